@@ -1,0 +1,158 @@
+"""The ``actiongate-conformance`` command: run, list, validate, explain.
+
+``run(arguments, stdout, stderr)`` is the whole program, so tests call it with streams. Exit
+codes: 0 conforming (or a clean listing), 1 not conforming or invalid files, 2 the target could
+not be run or the command was misused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import _data
+from .report import terminal_report, timeline
+from .runner import run_vectors
+from .targets import TargetError, target_from_string
+from .vectors import VectorError, load_all, load_file, select
+
+__all__ = ["main", "run"]
+
+EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="actiongate-conformance",
+        description="Check an ActionGate implementation against SEMANTICS.md 1.0.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run_command = commands.add_parser("run", help="run the suite against a target")
+    run_command.add_argument(
+        "--target", default="memory://", help="memory:// (default) or py:module:callable"
+    )
+    run_command.add_argument(
+        "--select",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="only vectors whose id or a clause matches this glob (repeatable)",
+    )
+    run_command.add_argument(
+        "--vectors",
+        action="append",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="vector files to run instead of the suite's own (repeatable)",
+    )
+
+    commands.add_parser("list", help="list clauses and vectors")
+
+    validate = commands.add_parser("validate", help="check vector files or decision records")
+    validate.add_argument("files", nargs="+", type=Path)
+
+    explain = commands.add_parser("explain", help="print a vector as a timeline")
+    explain.add_argument("vector_id")
+    return parser
+
+
+def run(arguments: Sequence[str], stdout: TextIO, stderr: TextIO) -> int:
+    parser = _parser()
+    try:
+        options = parser.parse_args(arguments)
+    except SystemExit as exit_:
+        return EXIT_OK if exit_.code == 0 else EXIT_ERROR
+    try:
+        command = {"run": _run, "list": _list, "validate": _validate, "explain": _explain}
+        return command[options.command](options, stdout)
+    except (TargetError, VectorError, FileNotFoundError) as error:
+        if options.debug:
+            traceback.print_exc(file=stderr)
+        print(f"actiongate-conformance: error: {error}", file=stderr)
+        return EXIT_ERROR
+
+
+def main() -> None:
+    sys.exit(run(sys.argv[1:], sys.stdout, sys.stderr))
+
+
+def _run(options: argparse.Namespace, stdout: TextIO) -> int:
+    files = load_all(options.vectors)
+    vectors = select(files, options.select)
+    if not vectors:
+        raise VectorError(f"no vector matches {', '.join(options.select)}")
+    target = target_from_string(options.target)
+    try:
+        report = run_vectors(target, vectors)
+    finally:
+        target.close()
+    print(terminal_report(report, options.target), file=stdout)
+    return EXIT_OK if report.conforming else EXIT_FAIL
+
+
+def _list(options: argparse.Namespace, stdout: TextIO) -> int:
+    files = load_all()
+    citing: dict[str, list[str]] = {clause: [] for clause in _data.clause_ids()}
+    for vector_file in files:
+        for vector in vector_file.vectors:
+            for clause in vector.clauses:
+                citing[clause].append(vector.id)
+    print("clauses:", file=stdout)
+    for clause, ids in citing.items():
+        print(f"  {clause:<8} {len(ids):>3} vectors", file=stdout)
+    for vector_file in files:
+        print(f"{vector_file.path.name}: {vector_file.description}", file=stdout)
+        for vector in vector_file.vectors:
+            print(f"  {vector.id}  [{', '.join(vector.clauses)}]", file=stdout)
+    return EXIT_OK
+
+
+def _validate(options: argparse.Namespace, stdout: TextIO) -> int:
+    failed = 0
+    for path in options.files:
+        try:
+            document: Any = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            print(f"{path}: cannot read as JSON: {error}", file=stdout)
+            failed += 1
+            continue
+        if isinstance(document, dict) and "vectors" in document:
+            try:
+                load_file(path)
+            except VectorError as error:
+                print(str(error), file=stdout)
+                failed += 1
+                continue
+        else:
+            problems = list(_data.validator("decision").iter_errors(document))
+            for problem in problems:
+                print(f"{path}: {problem.json_path}: {problem.message}", file=stdout)
+            if problems:
+                failed += 1
+                continue
+        print(f"{path}: valid", file=stdout)
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def _explain(options: argparse.Namespace, stdout: TextIO) -> int:
+    for vector_file in load_all():
+        for vector in vector_file.vectors:
+            if vector.id == options.vector_id:
+                print(f"{vector.id} ({vector_file.path.name})", file=stdout)
+                print(
+                    f"clauses: {', '.join(vector.clauses)}; flags: {', '.join(vector.flags)}",
+                    file=stdout,
+                )
+                print(vector.description, file=stdout)
+                for line in timeline(vector):
+                    print("  " + line, file=stdout)
+                return EXIT_OK
+    raise VectorError(f"no vector has the id {options.vector_id!r}")
