@@ -38,13 +38,14 @@ class _GateEntry(EventLog):
 class MemoryStore:
     """Thread-safe, atomic per check, amortised O(1) per check in the retained events."""
 
-    __slots__ = ("_expiry", "_gates", "_lock", "_sequence")
+    __slots__ = ("_expiry", "_gates", "_high_water", "_lock", "_sequence")
 
     def __init__(self) -> None:
         self._gates: dict[Gate, _GateEntry] = {}
         self._lock = threading.Lock()
         self._expiry: list[tuple[float, int, Gate]] = []  # (due, sequence, gate), a heap
         self._sequence = itertools.count()
+        self._high_water = 0  # the most gates held since the dict was last rebuilt
 
     def __len__(self) -> int:
         """The number of gates holding events."""
@@ -58,6 +59,7 @@ class MemoryStore:
             reply = entry.check(now, policy)
             if len(entry):
                 self._gates[gate] = entry
+                self._high_water = max(self._high_water, len(self._gates))
                 entry.window = policy.window
                 if entry.token < 0 and policy.window is not None:
                     self._schedule(gate, entry, now)
@@ -73,8 +75,9 @@ class MemoryStore:
 
     def clear_all(self) -> None:
         with self._lock:
-            self._gates.clear()
-            self._expiry.clear()
+            self._gates = {}
+            self._expiry = []
+            self._high_water = 0
 
     def _schedule(self, gate: Gate, entry: _GateEntry, now: float) -> None:
         window = entry.window
@@ -99,6 +102,11 @@ class MemoryStore:
                 del self._gates[gate]
             else:
                 self._schedule(gate, entry, now)
+        # A dict never shrinks as keys go; rebuild it once it is mostly empty, so memory
+        # follows live gates (amortised O(1): the copy is paid for by the deletions).
+        if self._high_water > 1024 and len(self._gates) < self._high_water // 4:
+            self._gates = dict(self._gates)
+            self._high_water = len(self._gates)
 
 
 class AsyncMemoryStore:
