@@ -8,6 +8,7 @@ not be run or the command was misused.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import traceback
@@ -67,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
 def run(arguments: Sequence[str], stdout: TextIO, stderr: TextIO) -> int:
     parser = _parser()
     try:
-        options = parser.parse_args(arguments)
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            options = parser.parse_args(arguments)
     except SystemExit as exit_:
         return EXIT_OK if exit_.code == 0 else EXIT_ERROR
     try:

@@ -1,0 +1,5 @@
+"""``python -m actiongate_conformance``: the same as the actiongate-conformance command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,178 @@
+"""The actiongate-conformance command, called as run(arguments, stdout, stderr)."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from actiongate_conformance import _data
+from actiongate_conformance.cli import run
+
+
+def call(*arguments: str) -> tuple[int, str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = run(list(arguments), stdout, stderr)
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+def test_run_on_the_reference_conforms() -> None:
+    code, out, err = call("run")
+    assert code == 0, out + err
+    assert "CONFORMING" in out and "NOT CONFORMING" not in out
+    for clause in _data.clause_ids():
+        assert f"\n{clause} " in out
+
+
+def test_select_runs_only_matching_vectors() -> None:
+    code, out, _ = call("run", "--select", "retention-event-exactly-window-old-counts")
+    assert code == 0
+    assert "CONFORMING: 1 passed, 0 failed" in out
+
+
+@pytest.fixture
+def broken_store_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A vendor's store with a classic bug: the window boundary is exclusive."""
+    (tmp_path / "vendor_store.py").write_text(
+        textwrap.dedent(
+            """
+            from actiongate import MemoryStore
+
+            class ExclusiveBoundary:
+                def __init__(self):
+                    self.events = {}
+
+                def check_and_reserve(self, gate, now, policy):
+                    kept = [t for t in self.events.get(gate, [])
+                            if policy.window is None or t > now - policy.window]
+                    age = now - max(kept) if kept else None
+                    if policy.cooldown > 0 and age is not None and age < policy.cooldown:
+                        return len(kept), False, age
+                    if len(kept) >= policy.max_calls:
+                        self.events[gate] = kept
+                        return len(kept), False, age
+                    self.events[gate] = sorted([*kept, now])
+                    return len(kept) + 1, True, age
+
+                def clear(self, gate):
+                    self.events.pop(gate, None)
+
+                def clear_all(self):
+                    self.events.clear()
+
+            def make():
+                return ExclusiveBoundary()
+
+            def make_nothing():
+                return 42
+
+            def explode():
+                raise RuntimeError("no license key")
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("vendor_store", None)
+    return "vendor_store"
+
+
+def test_a_buggy_store_is_not_conforming_and_the_failure_says_where(
+    broken_store_module: str,
+) -> None:
+    code, out, _ = call("run", "--target", f"py:{broken_store_module}:make")
+    assert code == 1
+    assert "NOT CONFORMING" in out
+    assert "FAIL retention.json > retention-event-exactly-window-old-counts > step 1" in out
+    assert 'status: expected "BLOCK", got "ALLOW"' in out
+    assert "rerun: actiongate-conformance run --select" in out
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("nosuch://", "no store for 'nosuch://'"),
+        ("py:no_such_module_here:make", "cannot import 'no_such_module_here'"),
+        ("py:vendor_store:absent", "has no callable 'absent'"),
+        ("py:vendor_store:make_nothing", "returned int, not a store"),
+        ("py:vendor_store:explode", "the factory raised RuntimeError: no license key"),
+        ("py:justamodule", "must be py:package.module:callable"),
+    ],
+)
+def test_a_target_that_cannot_run_is_one_line_and_exit_2(
+    broken_store_module: str, target: str, message: str
+) -> None:
+    code, out, err = call("run", "--target", target)
+    assert code == 2
+    assert out == ""
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_debug_shows_the_traceback(broken_store_module: str) -> None:
+    code, _, err = call("--debug", "run", "--target", "py:vendor_store:explode")
+    assert code == 2
+    assert "Traceback" in err
+
+
+def test_a_malformed_vector_file_is_exit_2_naming_it(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"schema": "urn:actiongate:schema:vector:1.0"}))
+    code, _, err = call("run", "--vectors", str(bad))
+    assert code == 2
+    assert "bad.json: does not match vector.schema.json" in err
+
+
+def test_validate_accepts_vectors_and_decisions_and_flags_bad_ones(tmp_path: Path) -> None:
+    good = tmp_path / "decision.json"
+    good.write_text(
+        json.dumps(
+            {
+                "schema_version": "1.0",
+                "status": "BLOCK",
+                "reason": "RATE_LIMIT",
+                "message": None,
+                "gate": {"namespace": "n", "action": "a", "principal": "p"},
+                "policy": {
+                    "max_calls": 0,
+                    "window": None,
+                    "cooldown": 0,
+                    "mode": "SOFT",
+                    "on_store_error": "FAIL_OPEN",
+                },
+                "calls_in_window": 0,
+                "time_since_last": None,
+                "now": 1.5,
+            }
+        )
+    )
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"schema_version": "1.0", "status": "ALLOW"}))
+    vector_file = str(_data.vector_files()[0])
+    code, out, _ = call("validate", str(good), vector_file)
+    assert code == 0, out
+    code, out, _ = call("validate", str(good), str(bad))
+    assert code == 1
+    assert "bad.json: $: 'reason' is a required property" in out
+
+
+def test_list_shows_clauses_and_vectors() -> None:
+    code, out, _ = call("list")
+    assert code == 0
+    assert "RET-1" in out and "retention-event-exactly-window-old-counts" in out
+
+
+def test_explain_prints_a_timeline() -> None:
+    code, out, _ = call("explain", "retention-event-exactly-window-old-counts")
+    assert code == 0
+    assert "t=10" in out and "expect BLOCK RATE_LIMIT" in out
+    code, _, err = call("explain", "no-such-vector")
+    assert code == 2 and "no vector has the id" in err
+
+
+def test_bad_usage_is_exit_2() -> None:
+    assert call("frobnicate")[0] == 2
+    assert call()[0] == 2
