@@ -161,7 +161,7 @@ def _step(
     expect: ExpectedDecision | ExpectedError | None = None
     if op == "check":
         assert policy is not None  # checked above
-        policy = {**POLICY_DEFAULTS, **policy}
+        policy = {**policy, **{k: v for k, v in POLICY_DEFAULTS.items() if k not in policy}}
         raw_expect = raw["expect"]
         expect = (
             ExpectedError(raw_expect["error"], raw_expect["field"])
