@@ -1,0 +1,349 @@
+"""Benchmark of the memory engine beside its peers: per-check p50/p99, throughput, memory.
+
+    python -m actiongate.bench [--quick] [--json FILE] [--upstream DIR]
+
+    # with upstream actiongate 0.3.0 (Python >= 3.12) and limits installed in one venv:
+    PYTHONPATH=reference venv/bin/python -m actiongate.bench \\
+        --upstream venv/lib/python3.12/site-packages
+
+Peers run in the same interpreter and run when they import; upstream shares our import name,
+so it is loaded from DIR as ``actiongate_upstream``. Method (PEERS.md): one thread, injected
+clock, ``perf_counter_ns`` around each call, warm-up, then medians of 3 repetitions interleaved
+across implementations. The machine is noisy: compare ratios within one run, never absolute
+times across runs. ``--quick`` is a smoke run of a few seconds. It measures, never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import importlib.metadata
+import importlib.util
+import itertools
+import json
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TextIO
+
+import actiongate
+
+RETAINED = (10, 1_000, 10_000)
+WORKLOADS = ("allow", "blocked")
+REPETITIONS = 3
+UPSTREAM_NAME = "actiongate_upstream"
+LONG_WINDOW = 3600  # seconds: every limits hit of a row stays retained for the whole run
+NOISE_NOTE = "the machine is noisy: compare ratios within this run only"
+LIMITS_NOTE = (
+    "note: limits returns a bool where we return a full Decision, has no cooldown and reads"
+    " the wall clock; its allow rows are trimmed back to ~N retained between calls, untimed"
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    target_seconds: float  # the time one timed row should take
+    expired_gates: int
+
+
+FULL = Settings(target_seconds=0.5, expired_gates=100_000)
+QUICK = Settings(target_seconds=0.005, expired_gates=10_000)
+
+
+class ManualClock:
+    """The injected clock: one second per tick, so every time is an exact float."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def tick(self) -> None:
+        self.now += 1.0
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One implementation set up for one row: ``call`` is timed, ``between`` is not."""
+
+    call: Callable[[], object]
+    between: Callable[[], None] | None = None
+
+
+@dataclass(frozen=True)
+class Implementation:
+    name: str
+    label: str
+    module: ModuleType  # an actiongate-compatible package, or limits
+
+    def make(self, workload: str, retained: int) -> Subject:
+        """A subject for one row, already holding ``retained`` events."""
+        build = limits_subject if self.name == "limits" else actiongate_subject
+        return build(self.module, workload, retained)
+
+
+def actiongate_subject(package: ModuleType, workload: str, retained: int) -> Subject:
+    """Ours or upstream, through the public API both share."""
+    clock = ManualClock()
+    engine = package.Engine(store=package.MemoryStore(), clock=clock)
+    gate = package.Gate("bench", workload, "user:1")
+    if workload == "allow":
+        # window = N ticks: at steady state each check prunes one event and adds one.
+        policy = package.Policy(max_calls=2 * retained + 10, window=float(retained))
+    else:
+        policy = package.Policy(max_calls=retained, window=float(4 * retained))
+    for _ in range(retained):
+        engine.check(gate, policy)
+        clock.tick()
+    check = partial(engine.check, gate, policy)
+    # Blocked: the clock stays put inside the window, so every check is a RATE_LIMIT block.
+    return Subject(check, clock.tick if workload == "allow" else None)
+
+
+def limits_subject(limits: ModuleType, workload: str, retained: int) -> Subject:
+    """limits' moving window over its memory storage; it reads the wall clock."""
+    storage = limits.storage.MemoryStorage()
+    limiter = limits.strategies.MovingWindowRateLimiter(storage)
+    amount = retained if workload == "blocked" else 10**9
+    item = limits.RateLimitItemPerSecond(amount, LONG_WINDOW)
+    for _ in range(retained):
+        limiter.hit(item, "user:1")
+    check = partial(limiter.hit, item, "user:1")
+    if workload == "blocked":
+        return Subject(check)
+    return Subject(check, limits_trimmer(storage, item.key_for("user:1"), retained))
+
+
+def limits_trimmer(storage: Any, key: str, retained: int) -> Callable[[], None]:
+    """Cut limits' newest-first list back to N to 1.1 N entries, between timed calls.
+
+    It stands in for limits' expiry timer, which runs on the wall clock, not an injected one.
+    """
+    every = max(1, retained // 10)
+    calls = itertools.count()
+
+    def trim() -> None:
+        if next(calls) % every == 0:
+            with storage.locks[key]:
+                del storage.events[key][retained:]
+
+    return trim
+
+
+def load_upstream(directory: str | None) -> tuple[ModuleType | None, str]:
+    """Upstream under another name (it shares ours), or None and the reason it is skipped."""
+    if directory is None:
+        return None, "no --upstream DIR given"
+    if sys.version_info < (3, 12):
+        return None, f"it needs Python >= 3.12, this is {platform.python_version()}"
+    package = Path(directory) / "actiongate"
+    if not (package / "__init__.py").is_file():
+        return None, f"there is no actiongate/__init__.py under {directory}"
+    spec = importlib.util.spec_from_file_location(
+        UPSTREAM_NAME, package / "__init__.py", submodule_search_locations=[str(package)]
+    )
+    if spec is None or spec.loader is None:
+        return None, f"importlib found no loader for {package}"
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[UPSTREAM_NAME] = module  # before exec, so its relative imports resolve
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        sys.modules.pop(UPSTREAM_NAME, None)
+        return None, f"it failed to import: {error!r}"
+    found = importlib.metadata.distributions(name="actiongate", path=[directory])
+    version = next((dist.version for dist in found), "?")
+    return module, f"upstream actiongate {version} from {package}"
+
+
+def load_limits() -> tuple[ModuleType | None, str]:
+    try:
+        limits = importlib.import_module("limits")
+        importlib.import_module("limits.storage")
+        importlib.import_module("limits.strategies")
+    except ImportError as error:
+        return None, f"it is not importable: {error}"
+    return limits, f"limits {limits.__version__} MovingWindowRateLimiter over MemoryStorage"
+
+
+def time_calls(subject: Subject, iterations: int) -> dict[str, float]:
+    """Time each call, and the whole loop for throughput. GC stays on: callers pay it too."""
+    durations = [0] * iterations
+    call, between, clock = subject.call, subject.between, time.perf_counter_ns
+    start = clock()
+    for index in range(iterations):
+        if between is not None:
+            between()
+        before = clock()
+        call()
+        durations[index] = clock() - before
+    elapsed = clock() - start
+    durations.sort()
+    return {
+        "p50_ns": durations[iterations // 2],
+        "p99_ns": durations[min(iterations - 1, iterations * 99 // 100)],
+        "checks_per_s": iterations * 1e9 / elapsed,
+    }
+
+
+def calibrate(subject: Subject, settings: Settings) -> int:
+    """Warm the subject up; return the iterations that make one row last about the target."""
+    iterations = 16
+    while True:
+        elapsed = iterations / time_calls(subject, iterations)["checks_per_s"]
+        if elapsed >= settings.target_seconds / 10 or iterations >= 1 << 20:
+            return max(50, int(iterations * settings.target_seconds / elapsed))
+        iterations *= 4
+
+
+def measure_rows(
+    implementations: Sequence[Implementation], settings: Settings
+) -> list[dict[str, Any]]:
+    rows = [(workload, retained) for workload in WORKLOADS for retained in RETAINED]
+    subjects = {(i.name, *row): i.make(*row) for row in rows for i in implementations}
+    iterations = {key: calibrate(subject, settings) for key, subject in subjects.items()}
+    samples: dict[tuple[str, str, int], list[dict[str, float]]] = {key: [] for key in subjects}
+    for _ in range(REPETITIONS):
+        for row in rows:
+            for implementation in implementations:  # interleaved, so drift hits all alike
+                key = (implementation.name, *row)
+                gc.collect()
+                samples[key].append(time_calls(subjects[key], iterations[key]))
+    return [
+        {
+            "workload": workload,
+            "retained": retained,
+            "results": {
+                i.name: medians(samples[(i.name, workload, retained)]) for i in implementations
+            },
+        }
+        for workload, retained in rows
+    ]
+
+
+def medians(samples: list[dict[str, float]]) -> dict[str, float]:
+    return {name: statistics.median(sample[name] for sample in samples) for name in samples[0]}
+
+
+def expired_gate_memory(package: ModuleType, gates: int) -> dict[str, float]:
+    """Traced bytes before, at peak and after ``gates`` one-shot gates expire and are swept."""
+    clock = ManualClock()
+    engine = package.Engine(store=package.MemoryStore(), clock=clock)
+    policy = package.Policy(max_calls=1, window=1.0)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for index in range(gates):
+        engine.check(package.Gate("bench", "one-shot", f"user:{index}"), policy)
+    clock.now = 2.0  # past every window; one more check lets housekeeping run
+    engine.check(package.Gate("bench", "one-shot", "after"), policy)
+    gc.collect()
+    after, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {
+        "gates": gates,
+        "before_bytes": before,
+        "peak_bytes": peak,
+        "after_bytes": after,
+        "bytes_per_gate_after": (after - before) / gates,
+    }
+
+
+def scaling(rows: list[dict[str, Any]], name: str) -> dict[str, float]:
+    """p50 at the most retained events over p50 at the fewest, per workload."""
+    p50 = {(r["workload"], r["retained"]): r["results"][name]["p50_ns"] for r in rows}
+    return {w: p50[(w, RETAINED[-1])] / p50[(w, RETAINED[0])] for w in WORKLOADS}
+
+
+def print_report(
+    report: dict[str, Any], implementations: Sequence[Implementation], out: TextIO
+) -> None:
+    peers = [i.name for i in implementations[1:]]
+    header = f"{'workload':<24}{'ours p50':>11}{'ours p99':>11}{'ours checks/s':>15}"
+    header += "".join(f"{name + ' p50':>15}{'ours/' + name:>16}" for name in peers)
+    print(f"per check, medians of {REPETITIONS} interleaved repetitions", file=out)
+    print(header, file=out)
+    for row in report["rows"]:
+        ours = row["results"]["ours"]
+        line = f"{row['workload'] + ', ' + format(row['retained'], ',') + ' retained':<24}"
+        line += f"{micros(ours['p50_ns']):>11}{micros(ours['p99_ns']):>11}"
+        line += f"{ours['checks_per_s']:>15,.0f}"
+        for name in peers:
+            peer = row["results"][name]["p50_ns"]
+            line += f"{micros(peer):>15}{ours['p50_ns'] / peer:>15.2f}x"
+        print(line, file=out)
+    print(f"\nscaling, p50 at {RETAINED[-1]:,} retained / p50 at {RETAINED[0]:,}:", file=out)
+    for name, ratios in report["scaling"].items():
+        target = "  (our target: at most 1.5x)" if name == "ours" else ""
+        text = ", ".join(f"{workload} {ratio:.2f}x" for workload, ratio in ratios.items())
+        print(f"  {name:<10}{text}{target}", file=out)
+    print("\nmemory of expired one-shot gates (tracemalloc, window 1 s, then swept):", file=out)
+    for name, memory in report["memory"].items():
+        print(
+            f"  {name:<10}{memory['gates']:,} gates: before {memory['before_bytes']:,} B, "
+            f"peak {memory['peak_bytes']:,} B, after {memory['after_bytes']:,} B "
+            f"= {memory['bytes_per_gate_after']:.1f} B/gate retained after expiry",
+            file=out,
+        )
+
+
+def micros(nanoseconds: float) -> str:
+    return f"{nanoseconds / 1000:.2f} us"
+
+
+def load_implementations(upstream: str | None) -> tuple[list[Implementation], dict[str, str]]:
+    """Ours, then each peer that imports; the reason for each peer that does not."""
+    label = f"ours: actiongate {actiongate.__version__} from {Path(actiongate.__file__).parent}"
+    implementations = [Implementation("ours", label, actiongate)]
+    skipped: dict[str, str] = {}
+    for name, (module, note) in (("upstream", load_upstream(upstream)), ("limits", load_limits())):
+        if module is None:
+            skipped[name] = note
+        else:
+            implementations.append(Implementation(name, note, module))
+    return implementations, skipped
+
+
+def run(arguments: Sequence[str], out: TextIO) -> int:
+    parser = argparse.ArgumentParser(prog="python -m actiongate.bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--upstream", metavar="DIR", help="site-packages holding upstream")
+    options = parser.parse_args(arguments)
+    settings = QUICK if options.quick else FULL
+    implementations, skipped = load_implementations(options.upstream)
+
+    notes = [i.label for i in implementations] + [f"{n}: skipped, {r}" for n, r in skipped.items()]
+    notes += [NOISE_NOTE] if "limits" in skipped else [LIMITS_NOTE, NOISE_NOTE]
+    print(f"Python {platform.python_version()}", *notes, sep="\n  ", end="\n\n", file=out)
+    rows = measure_rows(implementations, settings)
+    report = {
+        "python": platform.python_version(),
+        "quick": options.quick,
+        "implementations": {i.name: i.label for i in implementations},
+        "skipped": skipped,
+        "rows": rows,
+        "scaling": {i.name: scaling(rows, i.name) for i in implementations},
+        "memory": {
+            i.name: expired_gate_memory(i.module, settings.expired_gates)
+            for i in implementations
+            if i.name != "limits"  # wall clock: it cannot be moved past the window
+        },
+    }
+    print_report(report, implementations, out)
+    if options.json is not None:
+        Path(options.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.argv[1:], sys.stdout))
