@@ -28,7 +28,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 
 from ._errors import StoreError
-from ._types import BlockReason, Decision, Gate, Policy, Status, StoreErrorMode
+from ._types import BlockReason, Decision, Gate, Policy, Status, StoreErrorMode, new_decision
 
 __all__ = ["EventLog", "Reply", "cooldown_blocks", "decision_from_reply", "store_error_decision"]
 
@@ -107,20 +107,10 @@ class EventLog:
 
 def decision_from_reply(gate: Gate, policy: Policy, now: float, reply: object) -> Decision:
     """The Decision for a store's reply (DEC-1 to DEC-4); a malformed reply is a StoreError."""
-    if not isinstance(reply, (tuple, list)) or len(reply) != 3:
-        raise StoreError(f"store returned {reply!r}, not (count, allowed, age)")
-    calls_in_window, allowed, time_since_last = reply
-    if (
-        isinstance(calls_in_window, bool)
-        or not isinstance(calls_in_window, int)
-        or calls_in_window < 0
-        or not isinstance(allowed, bool)
-        or not (time_since_last is None or isinstance(time_since_last, (int, float)))
-    ):
-        raise StoreError(f"store returned {reply!r}, not (count, allowed, age)")
+    calls_in_window, allowed, time_since_last = _checked_reply(reply)
     if allowed:
-        return Decision(
-            Status.ALLOW, gate, policy, None, None, calls_in_window, time_since_last, now=now
+        return new_decision(
+            Status.ALLOW, gate, policy, None, None, calls_in_window, time_since_last, now
         )
     if cooldown_blocks(time_since_last, policy.cooldown):
         reason = BlockReason.COOLDOWN
@@ -128,15 +118,47 @@ def decision_from_reply(gate: Gate, policy: Policy, now: float, reply: object) -
     else:
         reason = BlockReason.RATE_LIMIT
         message = f"rate limit: {calls_in_window} calls in window, max_calls {policy.max_calls}"
-    return Decision(
-        Status.BLOCK, gate, policy, reason, message, calls_in_window, time_since_last, now=now
+    return new_decision(
+        Status.BLOCK, gate, policy, reason, message, calls_in_window, time_since_last, now
     )
+
+
+def _checked_reply(reply: object) -> tuple[int, bool, float | None]:
+    # The exact types come first: that is what every well-behaved store returns, and the
+    # check costs a few type comparisons. Anything else is checked field by field.
+    if type(reply) is tuple and len(reply) == 3:
+        calls_in_window, allowed, time_since_last = reply
+        if (
+            type(calls_in_window) is int
+            and calls_in_window >= 0
+            and type(allowed) is bool
+            and (time_since_last is None or type(time_since_last) is float)
+        ):
+            return calls_in_window, allowed, time_since_last
+    if isinstance(reply, (tuple, list)) and len(reply) == 3:
+        calls_in_window, allowed, time_since_last = reply
+        if (
+            isinstance(calls_in_window, int)
+            and not isinstance(calls_in_window, bool)
+            and calls_in_window >= 0
+            and isinstance(allowed, bool)
+            and (
+                time_since_last is None
+                or (
+                    isinstance(time_since_last, (int, float))
+                    and not isinstance(time_since_last, bool)
+                )
+            )
+        ):
+            age = None if time_since_last is None else float(time_since_last)
+            return int(calls_in_window), allowed, age
+    raise StoreError(f"store returned {reply!r}, not (calls_in_window, allowed, time_since_last)")
 
 
 def store_error_decision(gate: Gate, policy: Policy, now: float, error: BaseException) -> Decision:
     """ERR-1: BLOCK (FAIL_CLOSED) or ALLOW (FAIL_OPEN) with STORE_ERROR, no count, no age."""
     fail_open = policy.on_store_error is StoreErrorMode.FAIL_OPEN
-    return Decision(
+    return new_decision(
         Status.ALLOW if fail_open else Status.BLOCK,
         gate,
         policy,
@@ -145,5 +167,5 @@ def store_error_decision(gate: Gate, policy: Policy, now: float, error: BaseExce
         f"{type(error).__name__}: {error}",
         0,
         None,
-        now=now,
+        now,
     )

@@ -30,6 +30,8 @@ DEFAULT_POLICY = Policy()
 
 
 def _check_now(now: object) -> float:
+    if type(now) is float and -TIME_LIMIT <= now <= TIME_LIMIT:  # NaN fails the comparison
+        return now
     if isinstance(now, bool) or not isinstance(now, (int, float)):
         raise InvalidTime("now", f"the clock must return a number, got {now!r}")
     if not (math.isfinite(now) and -TIME_LIMIT <= now <= TIME_LIMIT):

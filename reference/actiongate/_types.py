@@ -79,11 +79,17 @@ class Gate:
     namespace: str
     action: str
     principal: str = "global"
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_gate_field("namespace", self.namespace)
         _check_gate_field("action", self.action)
         _check_gate_field("principal", self.principal)
+        # Gates are dict keys on every check; hash the fields once, not per lookup.
+        object.__setattr__(self, "_hash", hash((self.namespace, self.action, self.principal)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def __str__(self) -> str:
         # For people only: the joined form is ambiguous (ID-2), so nothing parses it.
@@ -260,6 +266,44 @@ class Decision:
             time_since_last=data["time_since_last"],
             now=data["now"],
         )
+
+
+# Decision is frozen, so its generated __init__ sets each field through object.__setattr__,
+# which costs about a microsecond a check. The engine builds decisions with the slots' own
+# setters instead: the same object, about half the cost.
+(
+    _SET_STATUS,
+    _SET_GATE,
+    _SET_POLICY,
+    _SET_REASON,
+    _SET_MESSAGE,
+    _SET_CALLS,
+    _SET_AGE,
+    _SET_NOW,
+) = (vars(Decision)[name].__set__ for name in Decision.__slots__)
+
+
+def new_decision(  # noqa: PLR0917 - positional: it is the hot path
+    status: Status,
+    gate: Gate,
+    policy: Policy,
+    reason: BlockReason | None,
+    message: str | None,
+    calls_in_window: int,
+    time_since_last: float | None,
+    now: float,
+) -> Decision:
+    """``Decision(...)`` for the engine's hot path; the arguments are already valid."""
+    decision: Decision = object.__new__(Decision)
+    _SET_STATUS(decision, status)
+    _SET_GATE(decision, gate)
+    _SET_POLICY(decision, policy)
+    _SET_REASON(decision, reason)
+    _SET_MESSAGE(decision, message)
+    _SET_CALLS(decision, calls_in_window)
+    _SET_AGE(decision, time_since_last)
+    _SET_NOW(decision, now)
+    return decision
 
 
 class _Missing:

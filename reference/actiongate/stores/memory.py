@@ -54,17 +54,19 @@ class MemoryStore:
     def check_and_reserve(self, gate: Gate, now: float, policy: Policy) -> Reply:
         with self._lock:
             entry = self._gates.get(gate)
+            known = entry is not None
             if entry is None:
                 entry = _GateEntry()
             reply = entry.check(now, policy)
-            if len(entry):
-                self._gates[gate] = entry
-                self._high_water = max(self._high_water, len(self._gates))
+            if reply[0]:  # calls_in_window: the events the gate holds after the check
+                if not known:
+                    self._gates[gate] = entry
+                    self._high_water = max(self._high_water, len(self._gates))
                 entry.window = policy.window
                 if entry.token < 0 and policy.window is not None:
                     self._schedule(gate, entry, now)
-            else:
-                self._gates.pop(gate, None)
+            elif known:
+                del self._gates[gate]
             if self._expiry and self._expiry[0][0] < now:
                 self._sweep(now)
             return reply
