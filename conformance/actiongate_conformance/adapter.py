@@ -22,6 +22,7 @@ from actiongate import (
 )
 
 from .faults import FaultyStore
+from .messages import PROTOCOL_VERSION
 
 __all__ = ["ReferenceAdapter", "decode_number", "encode_number"]
 
@@ -57,7 +58,7 @@ class ReferenceAdapter:
         return ["store_faults"]
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": __version__, "spec_version": "1.0"}
+        return {"name": self.name, "version": __version__, "language": "python"}
 
     def close(self) -> None:
         if self._loop is not None:
@@ -65,15 +66,28 @@ class ReferenceAdapter:
             self._loop = None
 
     def handle(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        """One request to one response. Raises nothing for anything a request may contain."""
+        """One request to its response, with the request's id. Raises nothing a request causes."""
+        response = self._answer(request)
+        if "id" in request:
+            response = {"id": request["id"], **response}
+        return response
+
+    def _answer(self, request: Mapping[str, Any]) -> dict[str, Any]:
         op = request.get("op")
         if op == "check":
             return self._check(request)
+        if op == "hello":
+            return {
+                "protocol": PROTOCOL_VERSION,
+                "implementation": self.describe(),
+                "spec_version": "1.0",
+                "capabilities": self.capabilities(),
+            }
         if op == "reset":
             self._reset()
         elif op == "clear":
             try:
-                gate = Gate.from_dict(request["gate"])
+                gate = Gate.from_dict(_mapping(request.get("gate"), "gate", "namespace"))
             except InvalidInput as error:
                 return _error(error.kind, error.field, str(error))
             return self._store_call(lambda: self._engine_clear(gate))
@@ -83,7 +97,7 @@ class ReferenceAdapter:
             self._faulty.failing = True
         elif op == "store_recover":
             self._faulty.failing = False
-        else:
+        elif op != "bye":
             return _error("bad_request", None, f"unknown op {op!r}")
         return {"ok": True}
 

@@ -12,13 +12,14 @@ import contextlib
 import json
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from . import _data
-from .report import terminal_report, timeline
-from .runner import run_vectors
+from .report import first_problem, json_report, junit_xml, terminal_report, timeline
+from .runner import run_vectors, smoke
+from .skips import load_skip_file, skip_file_for
 from .targets import TargetError, target_from_string
 from .vectors import VectorError, load_all, load_file, select
 
@@ -37,7 +38,10 @@ def _parser() -> argparse.ArgumentParser:
 
     run_command = commands.add_parser("run", help="run the suite against a target")
     run_command.add_argument(
-        "--target", default="memory://", help="memory:// (default) or py:module:callable"
+        "--target",
+        default="memory://",
+        help="memory:// (default), fakeredis://, redis://host:port/db, py:module:callable, "
+        "or cmd:PROGRAM ARGS (an adapter speaking spec/protocol.schema.json)",
     )
     run_command.add_argument(
         "--select",
@@ -53,6 +57,24 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="FILE",
         help="vector files to run instead of the suite's own (repeatable)",
+    )
+    run_command.add_argument(
+        "--skip", type=Path, metavar="FILE", help="known failures, declared with reasons"
+    )
+    run_command.add_argument(
+        "--write-skip",
+        type=Path,
+        metavar="FILE",
+        help="write this run's failures as a starting skip file",
+    )
+    run_command.add_argument("--json", type=Path, metavar="FILE", help="write a JSON report")
+    run_command.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
+    run_command.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long an adapter may take to answer one request (default 10)",
     )
 
     commands.add_parser("list", help="list clauses and vectors")
@@ -91,13 +113,46 @@ def _run(options: argparse.Namespace, stdout: TextIO) -> int:
     vectors = select(files, options.select)
     if not vectors:
         raise VectorError(f"no vector matches {', '.join(options.select)}")
-    target = target_from_string(options.target)
+    known = load_skip_file(options.skip) if options.skip else None
+    target = target_from_string(options.target, timeout=options.timeout)
     try:
-        report = run_vectors(target, vectors)
+        smoke(target)
+        with _progress_bar(len(vectors)) as progress:
+            report = run_vectors(target, vectors, known, progress)
     finally:
         target.close()
-    print(terminal_report(report, options.target), file=stdout)
-    return EXIT_OK if report.conforming else EXIT_FAIL
+    print(terminal_report(report, options.target, target.hello["implementation"]), file=stdout)
+    if options.json:
+        document = json_report(report, options.target, target.hello)
+        _write(options.json, json.dumps(document, indent=2))
+    if options.junit:
+        _write(options.junit, junit_xml(report, options.target))
+    if options.write_skip:
+        failures = [(o.vector.id, first_problem(o)) for o in report.bad]
+        _write(options.write_skip, json.dumps(skip_file_for(failures), indent=2))
+    return EXIT_OK if report.verdict != "not_conforming" else EXIT_FAIL
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text + "\n", encoding="utf-8")
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int) -> Iterator[Callable[[int], None] | None]:
+    """A one-line bar on stderr when it is a terminal; nothing otherwise (CI logs stay clean)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+
+    def show(done: int) -> None:
+        filled = 30 * done // total
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} vectors")
+        sys.stderr.flush()
+
+    try:
+        yield show
+    finally:
+        sys.stderr.write("\r" + " " * 60 + "\r")
 
 
 def _list(options: argparse.Namespace, stdout: TextIO) -> int:

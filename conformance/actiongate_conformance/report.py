@@ -1,63 +1,95 @@
-"""Reports for people: the per-clause table and each failure, expected against actual."""
+"""Reports: the terminal table with each failure explained, a JSON report, JUnit XML."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import xml.etree.ElementTree as ET
+from collections import defaultdict
 from typing import Any
 
-from .runner import FAIL, Outcome, Report
+from . import SPEC_VERSION, __version__
+from .runner import BAD, DECLARED, ERROR, FAIL, PASS, SKIP, STALE, Outcome, Report
 from .vectors import ExpectedDecision, ExpectedError, Step, Vector
 
-__all__ = ["describe_step", "terminal_report", "timeline"]
+__all__ = [
+    "describe_step",
+    "first_problem",
+    "json_report",
+    "junit_xml",
+    "terminal_report",
+    "timeline",
+]
+
+VERDICT_TEXT = {
+    "conforming": "CONFORMING",
+    "conforming_except_declared": "CONFORMING except declared failures",
+    "not_conforming": "NOT CONFORMING",
+}
 
 
-def terminal_report(report: Report, target: str) -> str:
-    lines = [f"ActionGate 1.0 conformance: {target}", ""]
+def terminal_report(report: Report, target: str, implementation: dict[str, Any]) -> str:
+    name = implementation.get("name", "?")
+    lines = [f"ActionGate {SPEC_VERSION} conformance: {target} ({name})", ""]
     lines.append(f"{'clause':<10} {'vectors':>7} {'passed':>7} {'failed':>7} {'skipped':>8}")
     for verdict in report.clauses():
-        total = verdict.passed + verdict.failed + verdict.skipped
-        mark = "  FAIL" if verdict.failed else ""
+        counts = verdict.counts
+        failed = sum(counts.get(bad, 0) for bad in BAD)
+        mark = {FAIL: "  FAIL", DECLARED: "  declared"}.get(verdict.result, "")
         lines.append(
-            f"{verdict.clause:<10} {total:>7} {verdict.passed:>7} {verdict.failed:>7} "
-            f"{verdict.skipped:>8}{mark}"
+            f"{verdict.clause:<10} {verdict.vectors:>7} {counts.get(PASS, 0):>7} {failed:>7} "
+            f"{counts.get(SKIP, 0):>8}{mark}"
         )
-    for outcome in report.failed:
+    for outcome in report.bad:
         lines += ["", *failure_lines(outcome)]
-    skipped = [outcome for outcome in report.outcomes if outcome.result == "skip"]
-    if skipped:
-        reasons = sorted({outcome.reason or "" for outcome in skipped})
-        lines += ["", f"skipped {len(skipped)} vectors: {'; '.join(reasons)}"]
-    summary = "CONFORMING" if report.conforming else "NOT CONFORMING"
-    lines += [
-        "",
-        f"{summary}: {report.count('pass')} passed, {report.count(FAIL)} failed, "
-        f"{report.count('skip')} skipped",
-    ]
+    for result, heading in ((SKIP, "skipped"), (DECLARED, "declared failing")):
+        outcomes = report.with_result(result)
+        if outcomes:
+            lines += ["", f"{heading}: {len(outcomes)} vectors"]
+            lines += [f"  {o.vector.id}: {o.reason}" for o in outcomes[:20]]
+    summary = ", ".join(
+        f"{report.count(result)} {label}"
+        for result, label in (
+            (PASS, "passed"),
+            (FAIL, "failed"),
+            (ERROR, "adapter faults"),
+            (SKIP, "skipped"),
+            (DECLARED, "declared"),
+            (STALE, "stale declarations"),
+        )
+        if report.count(result) or result in (PASS, FAIL)
+    )
+    lines += ["", f"{VERDICT_TEXT[report.verdict]}: {summary}"]
     return "\n".join(lines)
 
 
 def failure_lines(outcome: Outcome) -> list[str]:
     vector, step = outcome.vector, outcome.step
-    assert step is not None
+    where = f" > step {step.index}" if step is not None else ""
+    clauses = ", ".join(vector.clauses)
     lines = [
-        f"FAIL {vector.file} > {vector.id} > step {step.index} ({', '.join(vector.clauses)})",
+        f"{outcome.result.upper()} {vector.file} > {vector.id}{where} ({clauses})",
         f"  {vector.description}",
-        f"  step: {describe_step(step)}",
     ]
+    if step is not None:
+        lines.append(f"  step: {describe_step(step)}")
     lines += [
         f"  {mismatch.field}: expected {_show(mismatch.expected)}, got {_show(mismatch.actual)}"
         for mismatch in outcome.mismatches
     ]
-    lines.append("  timeline of this gate:")
-    lines += ["    " + line for line in timeline(vector, step.index, outcome.responses)]
+    if outcome.reason:
+        lines += ["  " + line for line in outcome.reason.splitlines()]
+    if step is not None:
+        lines.append("  timeline of this gate:")
+        lines += ["    " + line for line in timeline(vector, step.index, outcome.responses)]
     lines.append(f"  rerun: actiongate-conformance run --select {vector.id}")
     return lines
 
 
 def timeline(vector: Vector, upto: int | None = None, responses: tuple[Any, ...] = ()) -> list[str]:
-    """The vector's steps as lines, marking what each got when ``responses`` are known.
+    """The vector's steps as lines, with what each got when ``responses`` are known.
 
-    With ``upto``, only steps up to it that touch the failing step's gate (or every gate).
+    With ``upto``, the steps up to it that touch its gate (and the gate-less ones).
     """
     steps = vector.steps if upto is None else vector.steps[: upto + 1]
     focus = vector.steps[upto].gate if upto is not None else None
@@ -67,7 +99,7 @@ def timeline(vector: Vector, upto: int | None = None, responses: tuple[Any, ...]
             continue
         line = f"t={_show(step.now):<22} {describe_step(step)}"
         if step.index < len(responses):
-            line += f"   -> {_outcome_of(responses[step.index])}"
+            line += f"   -> got {_outcome_of(responses[step.index])}"
         if step.note:
             line += f"   # {step.note}"
         lines.append(line)
@@ -82,9 +114,8 @@ def describe_step(step: Step) -> str:
     policy_text = ", ".join(f"{key}={_show(value)}" for key, value in policy.items())
     expect = step.expect
     if isinstance(expect, ExpectedDecision):
-        wanted = (
-            f"{expect.status} {expect.reason or ''} calls={expect.calls_in_window} "
-            f"since_last={_show(expect.time_since_last)}"
+        wanted = _decision_text(
+            expect.status, expect.reason, expect.calls_in_window, expect.time_since_last
         )
     elif isinstance(expect, ExpectedError):
         wanted = f"error {expect.error} ({expect.field})"
@@ -93,13 +124,19 @@ def describe_step(step: Step) -> str:
     return f"check {_gate(step.gate)} [{policy_text}] expect {wanted}"
 
 
+def _decision_text(status: Any, reason: Any, calls: Any, since_last: Any) -> str:
+    return f"{status} {reason or ''} calls={calls} since_last={_show(since_last)}"
+
+
 def _outcome_of(response: Any) -> str:
     if isinstance(response, dict) and isinstance(response.get("decision"), dict):
         d = response["decision"]
-        return (
-            f"{d.get('status')} {d.get('reason') or ''} calls={d.get('calls_in_window')} "
-            f"since_last={_show(d.get('time_since_last'))}"
+        return _decision_text(
+            d.get("status"), d.get("reason"), d.get("calls_in_window"), d.get("time_since_last")
         )
+    if isinstance(response, dict) and isinstance(response.get("error"), dict):
+        error = response["error"]
+        return f"error {error.get('kind')} ({error.get('field')})"
     return _show(response)
 
 
@@ -111,3 +148,80 @@ def _gate(gate: Any) -> str:
 
 def _show(value: Any) -> str:
     return json.dumps(value, ensure_ascii=True)
+
+
+def json_report(report: Report, target: str, hello: dict[str, Any]) -> dict[str, Any]:
+    """The report of spec/report.schema.json."""
+    digest = hashlib.sha256(
+        "\n".join(outcome.vector.digest for outcome in report.outcomes).encode()
+    ).hexdigest()
+    return {
+        "schema": "urn:actiongate:schema:report:1",
+        "suite": {"name": "actiongate-conformance", "version": __version__},
+        "spec_version": SPEC_VERSION,
+        "target": target,
+        "implementation": hello.get("implementation", {}),
+        "capabilities": sorted(hello.get("capabilities", [])),
+        "vectors_digest": f"sha256:{digest}",
+        "verdict": report.verdict,
+        "counts": {
+            result: report.count(result) for result in (PASS, FAIL, ERROR, SKIP, DECLARED, STALE)
+        },
+        "clauses": [
+            {"clause": v.clause, "result": v.result, "counts": dict(v.counts)}
+            for v in report.clauses()
+        ],
+        "vectors": [
+            {
+                "id": o.vector.id,
+                "file": o.vector.file,
+                "clauses": list(o.vector.clauses),
+                "result": o.result,
+                "step": None if o.step is None else o.step.index,
+                "mismatches": [
+                    {"field": m.field, "expected": m.expected, "actual": m.actual}
+                    for m in o.mismatches
+                ],
+                "reason": o.reason,
+            }
+            for o in report.outcomes
+        ],
+    }
+
+
+def junit_xml(report: Report, target: str) -> str:
+    """JUnit XML: a testsuite per vector file, a testcase per vector."""
+    by_file: dict[str, list[Outcome]] = defaultdict(list)
+    for outcome in report.outcomes:
+        by_file[outcome.vector.file].append(outcome)
+    suites = ET.Element("testsuites", name=f"actiongate-conformance {target}")
+    for file, outcomes in by_file.items():
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=file,
+            tests=str(len(outcomes)),
+            failures=str(sum(o.result in (FAIL, STALE) for o in outcomes)),
+            errors=str(sum(o.result == ERROR for o in outcomes)),
+            skipped=str(sum(o.result in (SKIP, DECLARED) for o in outcomes)),
+        )
+        for outcome in outcomes:
+            case = ET.SubElement(
+                suite, "testcase", classname=file.removesuffix(".json"), name=outcome.vector.id
+            )
+            text = "\n".join(failure_lines(outcome))
+            if outcome.result in (FAIL, STALE):
+                ET.SubElement(case, "failure", message=first_problem(outcome)).text = text
+            elif outcome.result == ERROR:
+                ET.SubElement(case, "error", message=first_problem(outcome)).text = text
+            elif outcome.result in (SKIP, DECLARED):
+                ET.SubElement(case, "skipped", message=outcome.reason or outcome.result)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True)
+
+
+def first_problem(outcome: Outcome) -> str:
+    """One line saying what went wrong first (for skip files and summaries)."""
+    if outcome.mismatches:
+        m = outcome.mismatches[0]
+        return f"{m.field}: expected {_show(m.expected)}, got {_show(m.actual)}"
+    return (outcome.reason or outcome.result).splitlines()[0]

@@ -1,74 +1,60 @@
-"""Targets: what a target string names, behind one ``request(message) -> message`` interface.
+"""Targets: what a target string names, as a protocol ``Connection``.
 
-- ``memory://``: the reference Engine over MemoryStore (the default);
+- ``memory://`` (the default), ``fakeredis://``, ``redis://...``: the reference Engine over
+  the store ``actiongate.store_from_url`` makes of the string;
 - ``py:package.module:callable``: the reference Engine over the Store or AsyncStore that the
-  callable returns, e.g. a vendor's store; it is called again at every reset.
+  callable returns (called again at every reset), e.g. a vendor's store;
+- ``cmd:COMMAND ARGS``: any program speaking the adapter protocol on stdin/stdout.
 
-In-process targets pass every message through JSON both ways, so they see exactly the bytes a
-subprocess adapter would, and a float that JSON cannot carry exactly could not slip through.
+In-process targets answer through the same JSON lines as a subprocess, so there is one code path,
+and a float that JSON cannot carry exactly could not slip through.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from actiongate import ConfigurationError, store_from_url
 
 from .adapter import ReferenceAdapter
+from .protocol import Connection, HarnessError, InProcessTransport, SubprocessTransport
 
-__all__ = ["InProcessTarget", "Target", "TargetError", "target_from_string"]
+__all__ = ["Target", "TargetError", "target_from_string"]
+
+Target = Connection
 
 
 class TargetError(Exception):
-    """A target string that names nothing runnable; the message says what and why."""
+    """A target that cannot be run; the message says what and why in one line or a few."""
 
 
-class Target(Protocol):
-    capabilities: frozenset[str]
-
-    def describe(self) -> dict[str, Any]: ...
-
-    def request(self, message: dict[str, Any]) -> dict[str, Any]: ...
-
-    def close(self) -> None: ...
-
-
-class InProcessTarget:
-    """A ReferenceAdapter in this process, reached through JSON text."""
-
-    def __init__(self, adapter: ReferenceAdapter, name: str) -> None:
-        self._adapter = adapter
-        self.name = name
-        self.capabilities = frozenset(adapter.capabilities())
-
-    def describe(self) -> dict[str, Any]:
-        return self._adapter.describe()
-
-    def request(self, message: dict[str, Any]) -> dict[str, Any]:
-        answer = self._adapter.handle(json.loads(json.dumps(message, allow_nan=False)))
-        decoded: dict[str, Any] = json.loads(json.dumps(answer, allow_nan=False))
-        return decoded
-
-    def close(self) -> None:
-        self._adapter.close()
-
-
-def target_from_string(spec: str) -> Target:
-    """The target ``spec`` names; raises TargetError with a one-line reason."""
-    if spec.startswith("py:"):
-        factory = _import_factory(spec[3:])
-        return InProcessTarget(ReferenceAdapter(_checked(factory, spec), name=spec), spec)
+def target_from_string(spec: str, timeout: float = 10.0) -> Connection:
+    """The running target ``spec`` names; raises TargetError when it cannot run."""
+    if spec.startswith("cmd:"):
+        command = spec[4:].strip()
+        open_transport: Callable[[], Any] = lambda: SubprocessTransport(command)  # noqa: E731
+    elif spec.startswith("py:"):
+        factory = _checked(_import_factory(spec[3:]), spec)
+        open_transport = lambda: InProcessTransport(  # noqa: E731
+            ReferenceAdapter(factory, name=spec).handle
+        )
+    else:
+        try:
+            store_from_url(spec).clear_all()
+        except ConfigurationError as error:
+            raise TargetError(f"{error}; or use py:module:callable or cmd:PROGRAM") from None
+        except Exception as error:
+            raise TargetError(f"{spec}: the store is unreachable: {error}") from None
+        name = f"actiongate reference ({spec})"
+        open_transport = lambda: InProcessTransport(  # noqa: E731
+            ReferenceAdapter(lambda: store_from_url(spec), name=name).handle
+        )
     try:
-        store_from_url(spec)
-    except ConfigurationError as error:
-        raise TargetError(f"{error}; or use py:module:callable") from None
-    return InProcessTarget(
-        ReferenceAdapter(lambda: store_from_url(spec), name=f"actiongate reference ({spec})"),
-        spec,
-    )
+        return Connection(open_transport, timeout=timeout)
+    except HarnessError as error:
+        raise TargetError(f"{spec}: {error.explain()}") from None
 
 
 def _import_factory(path: str) -> Callable[[], Any]:

@@ -7,6 +7,7 @@ written, not as Python made it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ class Vector:
     description: str
     steps: tuple[Step, ...]
     file: str
+    digest: str  # sha256 of the vector's canonical JSON, as written
 
     @property
     def needs_faults(self) -> bool:
@@ -145,6 +147,9 @@ def _vector(path: Path, index: int, raw: Mapping[str, Any]) -> Vector:
         description=raw["description"],
         steps=steps,
         file=path.name,
+        digest=hashlib.sha256(
+            json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest(),
     )
 
 

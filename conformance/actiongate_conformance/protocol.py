@@ -1,0 +1,330 @@
+"""The adapter protocol's client: one request line out, one response line back.
+
+``Connection`` does everything the protocol asks (handshake, ids, JSON, schema checks) over a
+``Transport``: a subprocess's pipes for ``cmd:`` targets, a direct call for in-process ones. So
+every target runs through the same code, and whatever an adapter does wrong (crash, hang, a line
+that is not JSON, a response that breaks its schema, a wrong id) becomes a ``HarnessError`` that
+names the request and shows the tail of the adapter's stderr, never a crash or hang of the runner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import selectors
+import shlex
+import subprocess
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from . import __version__
+from .messages import PROTOCOL_VERSION, response_errors
+
+__all__ = ["Connection", "HarnessError", "InProcessTransport", "SubprocessTransport"]
+
+STDERR_TAIL = 4096  # bytes of an adapter's stderr kept for reports
+
+
+class HarnessError(Exception):
+    """The adapter broke the protocol; ``kind`` says how."""
+
+    def __init__(self, kind: str, detail: str, request: Any = None, stderr: str = "") -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.index = 0
+        self.kind = kind
+        self.detail = detail
+        self.request = request
+        self.stderr = stderr
+
+    def explain(self) -> str:
+        lines = [f"adapter fault ({self.kind}): {self.detail}"]
+        if self.request is not None:
+            lines.append(f"request: {json.dumps(self.request)}")
+        if self.stderr.strip():
+            lines.append("adapter stderr (tail):")
+            lines += ["  " + line for line in self.stderr.rstrip().splitlines()[-15:]]
+        return "\n".join(lines)
+
+
+class Transport(Protocol):
+    def exchange(self, lines: list[bytes], timeout: float) -> list[bytes]:
+        """Send the lines, return as many lines the adapter writes back (without newlines).
+
+        ``timeout`` bounds the wait for each response. A fault raises HarnessError whose
+        ``index`` is the position of the first request left unanswered.
+        """
+        ...
+
+    def stderr_tail(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
+class SubprocessTransport:
+    """A ``cmd:`` adapter: a child process spoken to through its standard streams."""
+
+    def __init__(self, command: str) -> None:
+        try:
+            argv = shlex.split(command)
+        except ValueError as error:
+            raise HarnessError("start", f"cannot parse the command {command!r}: {error}") from None
+        if not argv:
+            raise HarnessError("start", "cmd: needs a command")
+        try:
+            self._process = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        except OSError as error:
+            raise HarnessError("start", f"cannot start {argv[0]!r}: {error}") from None
+        assert self._process.stdin is not None
+        assert self._process.stdout is not None
+        assert self._process.stderr is not None
+        self._stdin = self._process.stdin
+        self._stdin_fd = self._stdin.fileno()
+        os.set_blocking(self._stdin_fd, False)
+        self._selector = selectors.DefaultSelector()
+        for stream, name in ((self._process.stdout, "out"), (self._process.stderr, "err")):
+            os.set_blocking(stream.fileno(), False)
+            self._selector.register(stream.fileno(), selectors.EVENT_READ, name)
+        self._out = bytearray()
+        self._err = bytearray()
+        self._out_closed = False
+        self._want_write = False
+
+    def exchange(self, lines: list[bytes], timeout: float) -> list[bytes]:
+        # Requests are written while responses are read, so a long batch can fill neither
+        # pipe and the adapter works on request k+1 while we parse response k.
+        pending = memoryview(b"".join(line + b"\n" for line in lines))
+        responses: list[bytes] = []
+        deadline = time.monotonic() + timeout
+        while len(responses) < len(lines):
+            end = self._out.find(b"\n")
+            if end >= 0:
+                responses.append(bytes(self._out[:end]))
+                del self._out[: end + 1]
+                deadline = time.monotonic() + timeout
+                continue
+            if self._out_closed:
+                raise self._crashed(len(responses))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._kill()
+                error = HarnessError(
+                    "timeout", f"no response within {timeout:g} s", stderr=self.stderr_tail()
+                )
+                error.index = len(responses)
+                raise error
+            if pending:
+                pending = self._write_some(pending, len(responses))
+                if pending and not self._want_write:
+                    self._selector.register(self._stdin_fd, selectors.EVENT_WRITE, "in")
+                    self._want_write = True
+                elif not pending and self._want_write:
+                    self._selector.unregister(self._stdin_fd)
+                    self._want_write = False
+            self._pump(remaining)
+        return responses
+
+    def _write_some(self, pending: memoryview, answered: int) -> memoryview:
+        try:
+            written = os.write(self._stdin_fd, pending[:65536])
+        except BlockingIOError:
+            return pending
+        except OSError:  # BrokenPipeError: the adapter is gone
+            raise self._crashed(answered) from None
+        return pending[written:]
+
+    def _pump(self, timeout: float) -> None:
+        for key, _ in self._selector.select(timeout):
+            if key.data == "in":
+                continue  # stdin can take more: the caller writes on its next turn
+            data = os.read(key.fd, 65536)
+            if key.data == "out":
+                if data:
+                    self._out += data
+                else:
+                    self._out_closed = True
+                    self._selector.unregister(key.fd)
+            elif data:
+                self._err += data
+                del self._err[:-STDERR_TAIL]
+            else:
+                self._selector.unregister(key.fd)
+
+    def _crashed(self, answered: int = 0) -> HarnessError:
+        try:
+            code = self._process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            code = self._process.returncode
+        self._pump(0)
+        error = HarnessError(
+            "crashed",
+            f"the adapter closed its output (exit code {code})",
+            stderr=self.stderr_tail(),
+        )
+        error.index = answered
+        return error
+
+    def stderr_tail(self) -> str:
+        if self._selector.get_map():  # None once closed
+            self._pump(0)
+        return self._err.decode("utf-8", "replace")
+
+    def _kill(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # BrokenPipeError: the adapter is gone already
+            self._stdin.close()
+        try:
+            self._process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self._kill()
+        self._selector.close()
+        for stream in (self._process.stdout, self._process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+class InProcessTransport:
+    """An adapter object in this process, reached through the same JSON lines."""
+
+    def __init__(self, handle: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        self._handle = handle
+        self._errors = ""
+
+    def exchange(self, lines: list[bytes], timeout: float) -> list[bytes]:
+        responses = []
+        for line in lines:
+            try:
+                response = self._handle(json.loads(line))
+                responses.append(json.dumps(response, allow_nan=False).encode())
+            except Exception:
+                self._errors = traceback.format_exc()[-STDERR_TAIL:]
+                error = HarnessError(
+                    "crashed", "the in-process adapter raised", stderr=self._errors
+                )
+                error.index = len(responses)
+                raise error from None
+        return responses
+
+    def stderr_tail(self) -> str:
+        return self._errors
+
+    def close(self) -> None:
+        pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} does not fit a binary64 number")
+    return value
+
+
+def decode(line: bytes) -> Any:
+    """Strict JSON: no NaN or Infinity tokens, no number that overflows binary64."""
+    return json.loads(line, parse_constant=_reject_constant, parse_float=_finite_float)
+
+
+class Connection:
+    """A running adapter behind the protocol: the handshake is done, requests get ids."""
+
+    def __init__(self, open_transport: Callable[[], Transport], timeout: float = 10.0) -> None:
+        self._open = open_transport
+        self.timeout = timeout
+        self._next_id = 0
+        self.hello: dict[str, Any] = {}
+        self._transport = self._start()
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return frozenset(self.hello.get("capabilities", ()))
+
+    def _start(self) -> Transport:
+        transport = self._open()
+        self._transport = transport
+        hello = self.request(
+            {
+                "op": "hello",
+                "protocol": PROTOCOL_VERSION,
+                "suite": {"name": "actiongate-conformance", "version": __version__},
+                "spec_version": "1.0",
+            }
+        )
+        if hello.get("protocol") != PROTOCOL_VERSION or "implementation" not in hello:
+            self._say_bye(f"this runner speaks protocol {PROTOCOL_VERSION} only")
+            raise HarnessError(
+                "handshake",
+                f"the adapter answered hello with {json.dumps(hello)}; "
+                f"it must speak protocol {PROTOCOL_VERSION}",
+                stderr=transport.stderr_tail(),
+            )
+        self.hello = hello
+        return transport
+
+    def restart(self) -> None:
+        """A fresh adapter process (after a crash or a hang)."""
+        self._transport.close()
+        self._transport = self._start()
+
+    def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        return self.request_many([message])[0]
+
+    def request_many(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Send requests in one batch (pipelined); their responses, checked, in order."""
+        requests = [{"id": self._next_id + offset, **m} for offset, m in enumerate(messages)]
+        self._next_id += len(requests)
+        try:
+            lines = [json.dumps(request, allow_nan=False).encode() for request in requests]
+            raw_responses = self._transport.exchange(lines, self.timeout)
+        except HarnessError as error:
+            error.request = requests[min(error.index, len(requests) - 1)]
+            raise
+        checked = []
+        for index, (request, raw) in enumerate(zip(requests, raw_responses, strict=True)):
+            try:
+                checked.append(self._checked(request, raw))
+            except HarnessError as error:
+                error.index = index
+                raise
+        return checked
+
+    def _checked(self, request: dict[str, Any], raw: bytes) -> dict[str, Any]:
+        try:
+            response = decode(raw)
+        except ValueError as error:
+            raise self._fault("not_json", f"{error}: {raw[:200]!r}", request) from None
+        problems = response_errors(response)
+        if problems:
+            shown = "; ".join(problems[:3])
+            raise self._fault("invalid_response", f"{shown}: {raw[:300]!r}", request)
+        if response["id"] != request["id"]:
+            raise self._fault(
+                "wrong_id", f"expected id {request['id']}, got {response['id']}", request
+            )
+        del response["id"]
+        return dict(response)
+
+    def _fault(self, kind: str, detail: str, request: Any) -> HarnessError:
+        return HarnessError(kind, detail, request, self._transport.stderr_tail())
+
+    def _say_bye(self, reason: str) -> None:
+        bye = {"id": self._next_id, "op": "bye", "reason": reason}
+        with contextlib.suppress(HarnessError):
+            self._transport.exchange([json.dumps(bye).encode()], 1.0)
+        self._transport.close()
+
+    def close(self) -> None:
+        self._say_bye("done")

@@ -1,0 +1,42 @@
+"""A deliberately broken adapter: correct until a check outside the smoke test, then MODE.
+
+Usage: python broken.py MODE, with MODE one of crash, hang, garbage, bad_decision, wrong_id,
+wrong_protocol, always_allow, noisy (correct, but chatty on stderr).
+"""
+
+import json
+import sys
+import time
+
+from actiongate import MemoryStore
+from actiongate_conformance.adapter import ReferenceAdapter
+
+mode = sys.argv[1]
+adapter = ReferenceAdapter(MemoryStore, name=f"broken ({mode})")
+
+for line in sys.stdin:
+    request = json.loads(line)
+    response = adapter.handle(request)
+    if request["op"] == "hello" and mode == "wrong_protocol":
+        response["protocol"] = 99
+    smoke = request.get("gate", {}).get("namespace") == "actiongate-conformance"
+    if request["op"] == "check" and mode == "always_allow" and "decision" in response:
+        response["decision"].update(status="ALLOW", reason=None, calls_in_window=1)
+    if request["op"] == "check" and not smoke:
+        if mode == "crash":
+            print("about to crash: out of cheese", file=sys.stderr, flush=True)
+            sys.exit(3)
+        if mode == "hang":
+            time.sleep(3600)
+        if mode == "garbage":
+            print("Segmentation fault (core dumped)", flush=True)
+            continue
+        if mode == "bad_decision" and "decision" in response:
+            response["decision"]["calls_in_window"] = -1
+        if mode == "wrong_id":
+            response["id"] += 1
+        if mode == "noisy":
+            print(f"debug: handled {request['id']}", file=sys.stderr, flush=True)
+    print(json.dumps(response), flush=True)
+    if request["op"] == "bye":
+        break

@@ -1,0 +1,228 @@
+"""cmd: targets end to end: the example adapter passes; broken adapters are reported as such."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from actiongate_conformance import _data
+from actiongate_conformance.cli import run
+from actiongate_conformance.messages import plainly_valid_decision
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = f"cmd:{sys.executable} {ROOT / 'examples' / 'python_adapter.py'}"
+BROKEN = f"cmd:{sys.executable} {ROOT / 'tests' / 'adapters' / 'broken.py'}"
+TWO = ["--select", "rate-max-calls-one", "--select", "rate-max-calls-zero-blocks-every-check"]
+
+
+def call(*arguments: str) -> tuple[int, str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = run(list(arguments), stdout, stderr)
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+def test_the_example_adapter_passes_every_vector_over_the_protocol() -> None:
+    code, out, err = call("run", "--target", EXAMPLE)
+    assert code == 0, out[-3000:] + err
+    assert "CONFORMING: 150 passed" in out or "CONFORMING:" in out
+    assert "(python example)" in out
+
+
+@pytest.mark.parametrize(
+    ("mode", "fault", "detail"),
+    [
+        ("crash", "crashed", "about to crash: out of cheese"),
+        ("hang", "timeout", "no response within 0.5 s"),
+        ("garbage", "not_json", "Segmentation fault (core dumped)"),
+        ("bad_decision", "invalid_response", "$.decision.calls_in_window: -1 is less than"),
+        ("wrong_id", "wrong_id", "expected id"),
+    ],
+)
+def test_a_broken_adapter_is_reported_as_an_adapter_fault_within_the_timeout(
+    mode: str, fault: str, detail: str
+) -> None:
+    started = time.monotonic()
+    code, out, err = call("run", "--target", f"{BROKEN} {mode}", "--timeout", "0.5", *TWO)
+    assert time.monotonic() - started < 10
+    assert code == 1, out + err
+    assert out.count(f"adapter fault ({fault})") == 2, out  # restarted after the first
+    assert detail in out
+    assert '"op": "check"' in out  # the request that was sent
+    assert "NOT CONFORMING: 0 passed, 0 failed, 2 adapter faults" in out
+
+
+def test_a_noisy_but_correct_adapter_conforms() -> None:
+    code, out, _ = call("run", "--target", f"{BROKEN} noisy", *TWO)
+    assert code == 0, out
+
+
+def test_an_adapter_speaking_another_protocol_is_stopped_with_exit_2() -> None:
+    code, out, err = call("run", "--target", f"{BROKEN} wrong_protocol")
+    assert code == 2
+    assert "must speak protocol 1" in err
+    assert out == ""
+
+
+def test_a_smoke_check_failure_blames_the_adapter_not_the_engine() -> None:
+    code, out, err = call("run", "--target", f"{BROKEN} always_allow")
+    assert code == 2
+    assert "smoke check failed on a check under max_calls 0" in err
+    assert out == ""
+
+
+def test_a_command_that_does_not_exist_is_exit_2() -> None:
+    code, _, err = call("run", "--target", "cmd:/nonexistent/adapter --flag")
+    assert code == 2
+    assert "cannot start '/nonexistent/adapter'" in err
+
+
+def test_reports_match_their_schemas(tmp_path: Path) -> None:
+    report, junit = tmp_path / "report.json", tmp_path / "junit.xml"
+    code, _, _ = call(
+        "run", "--target", f"{BROKEN} garbage", *TWO, "--json", str(report), "--junit", str(junit)
+    )
+    assert code == 1
+    document = json.loads(report.read_text())
+    errors = list(_data.validator("report").iter_errors(document))
+    assert not errors, errors
+    assert document["verdict"] == "not_conforming"
+    assert document["implementation"]["name"] == "broken (garbage)"
+    assert document["counts"]["error"] == 2
+    suites = ET.parse(junit).getroot()
+    assert suites.tag == "testsuites"
+    assert len(suites.findall("./testsuite/testcase/error")) == 2
+
+
+def test_a_passing_run_report_matches_its_schema(tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    assert call("run", "--json", str(report))[0] == 0
+    document = json.loads(report.read_text())
+    assert not list(_data.validator("report").iter_errors(document))
+    assert document["verdict"] == "conforming"
+    assert document["vectors_digest"].startswith("sha256:")
+    assert {c["clause"] for c in document["clauses"]} == set(_data.clause_ids())
+
+
+def test_declared_failures_pass_the_verdict_and_stale_ones_fail_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    buggy = tmp_path / "buggy_store.py"
+    buggy.write_text(
+        "from actiongate import MemoryStore\n"
+        "class OffByOne(MemoryStore):\n"
+        "    def check_and_reserve(self, gate, now, policy):\n"
+        "        count, allowed, age = super().check_and_reserve(gate, now, policy)\n"
+        "        if allowed and count > 1:\n"
+        "            return count - 1, allowed, age\n"
+        "        return count, allowed, age\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    target = ["run", "--target", "py:buggy_store:OffByOne"]
+    skip = tmp_path / "skip.json"
+    code, out, _ = call(*target, "--write-skip", str(skip))
+    assert code == 1
+    written = json.loads(skip.read_text())
+    assert not list(_data.validator("skip").iter_errors(written))
+    declared = len(written["known_failures"])
+    assert declared > 10
+    code, out, _ = call(*target, "--skip", str(skip))
+    assert code == 0, out[-2000:]
+    assert f"CONFORMING except declared failures: {150 - declared} passed" in out
+    written["known_failures"].append({"vectors": "rate-max-calls-one", "reason": "thought so"})
+    skip.write_text(json.dumps(written))
+    code, out, _ = call(*target, "--skip", str(skip))
+    assert code == 1
+    assert "STALE rate.json > rate-max-calls-one" in out
+    assert "remove it from the skip file" in out
+
+
+def test_a_malformed_skip_file_is_exit_2(tmp_path: Path) -> None:
+    skip = tmp_path / "skip.json"
+    skip.write_text(json.dumps({"known_failures": [{"vectors": "x"}]}))
+    code, _, err = call("run", "--skip", str(skip))
+    assert code == 2
+    assert "skip.json: does not match skip.schema.json" in err
+
+
+numbers = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-3, 3))
+valid_decisions = st.fixed_dictionaries(
+    {
+        "schema_version": st.just("1.0"),
+        "status_reason": st.sampled_from(
+            [
+                ("ALLOW", None),
+                ("ALLOW", "STORE_ERROR"),
+                ("BLOCK", "RATE_LIMIT"),
+                ("BLOCK", "COOLDOWN"),
+                ("BLOCK", "STORE_ERROR"),
+            ]
+        ),
+        "message": st.one_of(st.none(), st.text(max_size=3)),
+        "gate": st.fixed_dictionaries(
+            {k: st.text(max_size=2) for k in ("namespace", "action", "principal")}
+        ),
+        "policy": st.fixed_dictionaries(
+            {
+                "max_calls": st.integers(0, 2**53 - 1),
+                "window": st.one_of(st.none(), st.floats(min_value=5e-324, max_value=1e300)),
+                "cooldown": st.floats(min_value=0, max_value=1e300),
+                "mode": st.sampled_from(["HARD", "SOFT"]),
+                "on_store_error": st.sampled_from(["FAIL_CLOSED", "FAIL_OPEN"]),
+            }
+        ),
+        "calls_in_window": st.integers(0, 2**53),
+        "time_since_last": st.one_of(st.none(), numbers),
+        "now": st.floats(min_value=-(2.0**53), max_value=2.0**53),
+    }
+)
+# (where, bad value): one or two of these spoil an otherwise plausible record.
+spoilers = st.sampled_from(
+    [
+        ((), "schema_version", "0.2.2"),
+        ((), "calls_in_window", -1),
+        ((), "calls_in_window", True),
+        ((), "calls_in_window", 1.0),
+        ((), "calls_in_window", 2**53 + 1),
+        ((), "time_since_last", "0"),
+        ((), "now", 2.0**53 + 2),
+        ((), "now", True),
+        ((), "message", 3),
+        ((), "extra", 1),
+        (("gate",), "namespace", None),
+        (("gate",), "extra", "x"),
+        (("policy",), "max_calls", True),
+        (("policy",), "max_calls", -1),
+        (("policy",), "max_calls", 2**53),
+        (("policy",), "window", 0),
+        (("policy",), "window", -1.5),
+        (("policy",), "cooldown", -0.5),
+        (("policy",), "cooldown", None),
+        (("policy",), "mode", "hard"),
+        (("policy",), "on_store_error", None),
+        ((), "status", "MAYBE"),
+        ((), "reason", "OTHER"),
+    ]
+)
+
+
+@settings(max_examples=1000)
+@given(valid_decisions, st.lists(spoilers, max_size=2))
+def test_the_fast_decision_check_never_accepts_what_the_schema_rejects(
+    parts: dict,
+    spoiled: list,  # type: ignore[type-arg]
+) -> None:
+    decision = dict(parts)
+    decision["status"], decision["reason"] = decision.pop("status_reason")
+    decision["gate"], decision["policy"] = dict(decision["gate"]), dict(decision["policy"])
+    for where, key, value in spoiled:
+        (decision[where[0]] if where else decision)[key] = value
+    schema_valid = not list(_data.validator("decision").iter_errors(decision))
+    if plainly_valid_decision(decision):
+        assert schema_valid, decision
