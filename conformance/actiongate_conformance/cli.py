@@ -79,7 +79,9 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("list", help="list clauses and vectors")
 
-    validate = commands.add_parser("validate", help="check vector files or decision records")
+    validate = commands.add_parser(
+        "validate", help="check vector files, decision records, reports or skip files"
+    )
     validate.add_argument("files", nargs="+", type=Path)
 
     explain = commands.add_parser("explain", help="print a vector as a timeline")
@@ -173,6 +175,7 @@ def _list(options: argparse.Namespace, stdout: TextIO) -> int:
 
 
 def _validate(options: argparse.Namespace, stdout: TextIO) -> int:
+    """Check each file against the schema its content calls for."""
     failed = 0
     for path in options.files:
         try:
@@ -181,22 +184,33 @@ def _validate(options: argparse.Namespace, stdout: TextIO) -> int:
             print(f"{path}: cannot read as JSON: {error}", file=stdout)
             failed += 1
             continue
-        if isinstance(document, dict) and "vectors" in document:
+        problems = _problems(path, document)
+        for problem in problems:
+            print(problem, file=stdout)
+        if problems:
+            failed += 1
+        else:
+            print(f"{path}: valid", file=stdout)
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def _problems(path: Path, document: Any) -> list[str]:
+    kind = "decision"
+    if isinstance(document, dict):
+        if "known_failures" in document:
+            kind = "skip"
+        elif document.get("schema") == "urn:actiongate:schema:report:1":
+            kind = "report"
+        elif "vectors" in document:
             try:
                 load_file(path)
             except VectorError as error:
-                print(str(error), file=stdout)
-                failed += 1
-                continue
-        else:
-            problems = list(_data.validator("decision").iter_errors(document))
-            for problem in problems:
-                print(f"{path}: {problem.json_path}: {problem.message}", file=stdout)
-            if problems:
-                failed += 1
-                continue
-        print(f"{path}: valid", file=stdout)
-    return EXIT_FAIL if failed else EXIT_OK
+                return [str(error)]
+            return []
+    return [
+        f"{path}: {error.json_path}: {error.message} (per {kind}.schema.json)"
+        for error in _data.validator(kind).iter_errors(document)
+    ]
 
 
 def _explain(options: argparse.Namespace, stdout: TextIO) -> int:
