@@ -196,8 +196,13 @@ class SubprocessTransport:
 class InProcessTransport:
     """An adapter object in this process, reached through the same JSON lines."""
 
-    def __init__(self, handle: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        handle: Callable[[dict[str, Any]], dict[str, Any]],
+        close: Callable[[], None] = lambda: None,
+    ) -> None:
         self._handle = handle
+        self._close = close
         self._errors = ""
 
     def exchange(self, lines: list[bytes], timeout: float) -> list[bytes]:
@@ -219,7 +224,7 @@ class InProcessTransport:
         return self._errors
 
     def close(self) -> None:
-        pass
+        self._close()
 
 
 def _reject_constant(name: str) -> Any:

@@ -37,9 +37,7 @@ def target_from_string(spec: str, timeout: float = 10.0) -> Connection:
         open_transport: Callable[[], Any] = lambda: SubprocessTransport(command)  # noqa: E731
     elif spec.startswith("py:"):
         factory = _checked(_import_factory(spec[3:]), spec)
-        open_transport = lambda: InProcessTransport(  # noqa: E731
-            ReferenceAdapter(factory, name=spec).handle
-        )
+        open_transport = lambda: _in_process(ReferenceAdapter(factory, name=spec))  # noqa: E731
     else:
         try:
             store_from_url(spec).clear_all()
@@ -48,13 +46,17 @@ def target_from_string(spec: str, timeout: float = 10.0) -> Connection:
         except Exception as error:
             raise TargetError(f"{spec}: the store is unreachable: {error}") from None
         name = f"actiongate reference ({spec})"
-        open_transport = lambda: InProcessTransport(  # noqa: E731
-            ReferenceAdapter(lambda: store_from_url(spec), name=name).handle
+        open_transport = lambda: _in_process(  # noqa: E731
+            ReferenceAdapter(lambda: store_from_url(spec), name=name)
         )
     try:
         return Connection(open_transport, timeout=timeout)
     except HarnessError as error:
         raise TargetError(f"{spec}: {error.explain()}") from None
+
+
+def _in_process(adapter: ReferenceAdapter) -> InProcessTransport:
+    return InProcessTransport(adapter.handle, adapter.close)
 
 
 def _import_factory(path: str) -> Callable[[], Any]:

@@ -44,6 +44,7 @@ __all__ = [
     "MISSING",
     "ActionGateError",
     "AsyncMemoryStore",
+    "AsyncRedisStore",
     "AsyncStore",
     "BlockReason",
     "Blocked",
@@ -59,6 +60,7 @@ __all__ = [
     "MemoryStore",
     "Mode",
     "Policy",
+    "RedisStore",
     "Result",
     "Status",
     "Store",
@@ -69,3 +71,15 @@ __all__ = [
 
 __version__ = "1.0.0.dev0"
 SPEC_VERSION = "1.0"
+
+_REDIS_NAMES = frozenset({"RedisStore", "AsyncRedisStore"})
+
+
+def __getattr__(name: str) -> object:
+    # The Redis stores are importable from here, as upstream's RedisStore is, without making
+    # ``import actiongate`` import redis-py.
+    if name in _REDIS_NAMES:
+        from .stores import redis  # noqa: PLC0415
+
+        return getattr(redis, name)
+    raise AttributeError(f"module 'actiongate' has no attribute {name!r}")

@@ -15,7 +15,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from ._decide import decision_from_reply, store_error_decision
 from ._emitter import Emitter
-from ._errors import Blocked, InvalidGate, InvalidPolicy, InvalidTime
+from ._errors import Blocked, InvalidGate, InvalidPolicy, InvalidTime, StoreError
 from ._types import Decision, Gate, Mode, Policy, Result
 from .stores import AsyncStore, MemoryStore, Store
 from .stores.memory import AsyncMemoryStore
@@ -68,7 +68,15 @@ class Engine:
     ``store``, so sync and async checks of one engine share one state.
     """
 
-    __slots__ = ("_async_store", "_clock", "_emitter", "_policies", "_store")
+    __slots__ = (
+        "_async_server_clock",
+        "_async_store",
+        "_clock",
+        "_emitter",
+        "_policies",
+        "_server_clock",
+        "_store",
+    )
 
     def __init__(
         self,
@@ -89,6 +97,11 @@ class Engine:
             self._async_store = AsyncMemoryStore(self._store)
         else:
             self._async_store = _ThreadedAsyncStore(self._store)
+        # A store that reads the time itself (RedisStore(server_time=True)) reports the T it
+        # used, and that is the decision's now (DEC-4); the engine's clock then only dates a
+        # STORE_ERROR decision.
+        self._server_clock = _reads_its_own_clock(self._store)
+        self._async_server_clock = _reads_its_own_clock(self._async_store)
 
     # Configuration
 
@@ -115,9 +128,13 @@ class Engine:
         policy = self._resolve(gate, policy)
         now = _check_now(self._clock())
         try:
-            decision = decision_from_reply(
-                gate, policy, now, self._store.check_and_reserve(gate, now, policy)
-            )
+            if self._server_clock:
+                store: Any = self._store
+                reply, now = _split_timed(store.check_and_reserve_at(gate, policy))
+                decision = decision_from_reply(gate, policy, now, reply)
+            else:
+                reply = self._store.check_and_reserve(gate, now, policy)
+                decision = decision_from_reply(gate, policy, now, reply)
         except Exception as error:  # ERR-3: any failure of the store is a decision
             decision = store_error_decision(gate, policy, now, error)
         if self._emitter:
@@ -129,8 +146,13 @@ class Engine:
         policy = self._resolve(gate, policy)
         now = _check_now(self._clock())
         try:
-            reply = await self._async_store.check_and_reserve(gate, now, policy)
-            decision = decision_from_reply(gate, policy, now, reply)
+            if self._async_server_clock:
+                store: Any = self._async_store
+                reply, now = _split_timed(await store.check_and_reserve_at(gate, policy))
+                decision = decision_from_reply(gate, policy, now, reply)
+            else:
+                reply = await self._async_store.check_and_reserve(gate, now, policy)
+                decision = decision_from_reply(gate, policy, now, reply)
         except Exception as error:  # ERR-3
             decision = store_error_decision(gate, policy, now, error)
         if self._emitter:
@@ -250,6 +272,17 @@ class Engine:
         if policy is not None:
             self.register(gate, policy)
         return policy
+
+
+def _split_timed(reply: object) -> tuple[tuple[object, ...], float]:
+    """(count, allowed, age, now) from a store with its own clock: the reply, and its now."""
+    if isinstance(reply, (tuple, list)) and len(reply) == 4 and type(reply[3]) is float:
+        return tuple(reply[:3]), reply[3]
+    raise StoreError(f"store returned {reply!r}, not (count, allowed, age, now)")
+
+
+def _reads_its_own_clock(store: object) -> bool:
+    return bool(getattr(store, "server_time", False)) and hasattr(store, "check_and_reserve_at")
 
 
 def _gate(gate: Any) -> Gate:

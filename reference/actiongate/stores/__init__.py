@@ -55,8 +55,17 @@ def _memory(url: str) -> Store:
     return MemoryStore()
 
 
+def _redis(url: str) -> Store:
+    from .redis import store_from_redis_url  # noqa: PLC0415 - only a Redis URL needs redis-py
+
+    return store_from_redis_url(url)
+
+
 # scheme -> factory taking the whole URL. Optional backends add themselves here.
 SCHEMES: dict[str, Callable[[str], Store]] = {"memory": _memory}
+SCHEMES.update(
+    dict.fromkeys(("redis", "rediss", "redis+cluster", "rediss+cluster", "fakeredis"), _redis)
+)
 
 
 def store_from_url(url: str) -> Store:

@@ -1,0 +1,212 @@
+"""Redis failures become STORE_ERROR decisions, in bounded time, and record nothing (ERR-1..3).
+
+Refused connections, timeouts, a server killed by PID and restarted on its port, a flushed
+script cache, a script error, and replies no check could have produced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+from actiongate import (
+    BlockReason,
+    Engine,
+    Gate,
+    Policy,
+    Status,
+    StoreError,
+    StoreErrorMode,
+    store_from_url,
+)
+from actiongate.stores.redis import AsyncRedisStore, RedisStore, async_store_from_redis_url
+
+from .conftest import ManualClock
+from .redis_servers import Backend, free_port
+
+GATE = Gate("n", "a", "p")
+CLOSED = Policy(max_calls=5, window=60)
+OPEN = Policy(max_calls=5, window=60, on_store_error=StoreErrorMode.FAIL_OPEN)
+
+
+def assert_store_error(decision: object, status: Status) -> None:
+    assert getattr(decision, "status", None) is status
+    assert getattr(decision, "reason", None) is BlockReason.STORE_ERROR
+    assert getattr(decision, "calls_in_window", None) == 0
+    assert getattr(decision, "time_since_last", "") is None
+
+
+# Refused, timed out
+
+
+def test_a_refused_connection_is_a_store_error_decision() -> None:
+    store = store_from_url(f"redis://127.0.0.1:{free_port()}/0")
+    engine = Engine(store, clock=ManualClock(1.0))
+    started = time.monotonic()
+    with pytest.raises(StoreError) as raised:
+        store.check_and_reserve(GATE, 1.0, CLOSED)
+    assert isinstance(raised.value.__cause__, redis.ConnectionError)
+    assert_store_error(engine.check(GATE, CLOSED), Status.BLOCK)
+    assert_store_error(engine.check(GATE, OPEN), Status.ALLOW)
+    with pytest.raises(StoreError):
+        engine.clear(GATE)  # a clear is not a check: its failure is raised (CLR-1)
+    with pytest.raises(StoreError):
+        engine.clear_all()
+    assert time.monotonic() - started < 2
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never answers."""
+    with socket.create_server(("127.0.0.1", 0), backlog=16) as server:
+        yield server.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("options", "bound"),
+    [("?socket_timeout=0.2&socket_connect_timeout=0.2", 1.0), ("", 2.5)],
+    ids=["socket_timeout-0.2", "default-1s"],
+)
+def test_a_silent_server_times_out_in_bounded_time(
+    silent_port: int, options: str, bound: float
+) -> None:
+    store = store_from_url(f"redis://127.0.0.1:{silent_port}/0{options}")
+    engine = Engine(store, clock=ManualClock(1.0))
+    started = time.monotonic()
+    decision = engine.check(GATE, OPEN)
+    assert_store_error(decision, Status.ALLOW)
+    assert "Timeout" in (decision.message or "")
+    assert time.monotonic() - started < bound
+
+
+# Killed and restarted
+
+
+def test_a_redis_killed_mid_run_fails_closed_or_open_then_recovers(
+    restartable_redis: Backend,
+) -> None:
+    store = restartable_redis.store()
+    engine = Engine(store, clock=ManualClock(1.0))
+    assert engine.check(GATE, CLOSED).calls_in_window == 1
+    restartable_redis.stop()
+    started = time.monotonic()
+    assert_store_error(engine.check(GATE, CLOSED), Status.BLOCK)
+    assert_store_error(engine.check(GATE, OPEN), Status.ALLOW)
+    assert time.monotonic() - started < 2
+    restartable_redis.start()  # empty, and without the script: NOSCRIPT, then a reload
+    decision = engine.check(GATE, CLOSED)
+    assert (decision.status, decision.reason, decision.calls_in_window) == (Status.ALLOW, None, 1)
+    assert engine.check(GATE, CLOSED).calls_in_window == 2
+    store.clear_all()
+    store.close()
+
+
+def test_an_async_store_survives_a_restart_too(restartable_redis: Backend) -> None:
+    async def run() -> None:
+        store = async_store_from_redis_url(restartable_redis.url_with(prefix="restart"))
+        engine = Engine(clock=ManualClock(1.0), async_store=store)
+        assert (await engine.async_check(GATE, CLOSED)).calls_in_window == 1
+        restartable_redis.stop()
+        assert_store_error(await engine.async_check(GATE, CLOSED), Status.BLOCK)
+        assert_store_error(await engine.async_check(GATE, OPEN), Status.ALLOW)
+        restartable_redis.start()
+        decision = await engine.async_check(GATE, CLOSED)
+        assert (decision.reason, decision.calls_in_window) == (None, 1)
+        await store.aclose()
+
+    asyncio.run(asyncio.wait_for(run(), timeout=20))
+
+
+def test_a_flushed_script_cache_is_reloaded(redis_topology: Backend) -> None:
+    store = redis_topology.store()
+    try:
+        assert store.check_and_reserve(GATE, 1.0, CLOSED) == (1, True, None)
+        store.client.script_flush()
+        assert store.check_and_reserve(GATE, 2.0, CLOSED) == (2, True, 1.0)
+    finally:
+        store.clear_all()
+        store.close()
+
+
+# Script errors and unreadable replies record nothing they report as failed (ERR-2)
+
+
+def test_a_script_error_is_a_store_error_and_changes_nothing(redis_store: RedisStore) -> None:
+    key = redis_store.key(GATE)
+    redis_store.client.set(key, "not a sorted set")
+    with pytest.raises(StoreError) as raised:
+        redis_store.check_and_reserve(GATE, 1.0, CLOSED)
+    assert isinstance(raised.value.__cause__, redis.ResponseError)
+    assert "WRONGTYPE" in str(raised.value)
+    assert_store_error(Engine(redis_store, clock=ManualClock(1.0)).check(GATE, OPEN), Status.ALLOW)
+    assert redis_store.client.get(key) == b"not a sorted set"
+
+
+class StubClient:
+    """A client whose script always replies ``reply`` (or raises it)."""
+
+    def __init__(self, reply: object) -> None:
+        self.reply = reply
+
+    def register_script(self, text: str) -> object:
+        def call(keys: list[bytes], args: list[str]) -> object:
+            if isinstance(self.reply, BaseException):
+                raise self.reply
+            return self.reply
+
+        return call
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ([1, 1, None, b"5"], (1, True, None)),
+        ([2, 0, b"0.5", b"5"], (2, False, 0.5)),
+        ([2, 0, "0.5", "5"], (2, False, 0.5)),
+        ((3, 1, b"-1e-300", b"-0"), (3, True, -1e-300)),
+    ],
+)
+def test_replies_read_the_same_decoded_or_not(reply: object, expected: object) -> None:
+    assert RedisStore(StubClient(reply)).check_and_reserve(GATE, 5.0, CLOSED) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        None,
+        b"OK",
+        [1, 1, None],
+        [1, 2, None, b"5"],
+        [-1, 1, None, b"5"],
+        [True, 1, None, b"5"],
+        [1, True, None, b"5"],
+        [1, 1, b"abc", b"5"],
+        [1, 1, None, b"inf"],
+        [1, 1, b"\xff", b"5"],
+        [1.5, 1, None, b"5"],
+        RuntimeError("boom"),
+        redis.ResponseError("ERR something"),
+    ],
+)
+def test_an_unreadable_reply_is_a_store_error_never_a_crash(reply: object) -> None:
+    store = RedisStore(StubClient(reply))  # type: ignore[arg-type]
+    with pytest.raises(StoreError):
+        store.check_and_reserve(GATE, 5.0, CLOSED)
+    assert_store_error(Engine(store, clock=ManualClock(5.0)).check(GATE, CLOSED), Status.BLOCK)
+
+
+def test_an_async_failure_is_a_store_error_too() -> None:
+    class AsyncStub(StubClient):
+        def register_script(self, text: str) -> object:
+            async def call(keys: list[bytes], args: list[str]) -> object:
+                raise redis.ConnectionError("refused")
+
+            return call
+
+    store = AsyncRedisStore(AsyncStub(None))  # type: ignore[arg-type]
+    engine = Engine(clock=ManualClock(1.0), async_store=store)
+    assert_store_error(asyncio.run(engine.async_check(GATE, OPEN)), Status.ALLOW)
