@@ -1,6 +1,6 @@
 """Benchmark of the memory engine beside its peers: per-check p50/p99, throughput, memory.
 
-    python -m actiongate.bench [--quick] [--json FILE] [--upstream DIR]
+    python -m actiongate.bench [--quick] [--json FILE] [--upstream DIR] [--redis URL]
 
     # with upstream actiongate 0.3.0 (Python >= 3.12) and limits installed in one venv:
     PYTHONPATH=reference venv/bin/python -m actiongate.bench \\
@@ -318,6 +318,7 @@ def run(arguments: Sequence[str], out: TextIO) -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--upstream", metavar="DIR", help="site-packages holding upstream")
+    parser.add_argument("--redis", metavar="URL", help="also measure RedisStore at this URL")
     options = parser.parse_args(arguments)
     settings = QUICK if options.quick else FULL
     implementations, skipped = load_implementations(options.upstream)
@@ -340,6 +341,11 @@ def run(arguments: Sequence[str], out: TextIO) -> int:
         },
     }
     print_report(report, implementations, out)
+    if options.redis is not None:
+        from .bench_redis import print_redis_rows, redis_rows  # noqa: PLC0415 - needs redis-py
+
+        report["redis"] = redis_rows(options.redis, settings)
+        print_redis_rows(report["redis"], out)
     if options.json is not None:
         Path(options.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0
