@@ -41,6 +41,7 @@ def test_the_wheel_holds_the_data_and_both_packages(wheel: Path) -> None:
     expected = {
         "actiongate/__init__.py",
         "actiongate/py.typed",
+        "actiongate/stores/check_and_reserve.lua",
         "actiongate_conformance/py.typed",
         f"{data}/SEMANTICS.md",
         *(f"{data}/spec/{p.name}" for p in (ROOT / "spec").glob("*.json")),

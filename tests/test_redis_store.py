@@ -13,7 +13,6 @@ import asyncio
 import re
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -560,27 +559,3 @@ def test_import_actiongate_loads_neither_redis_nor_the_redis_store() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert redis_module.SCHEMES.keys() <= SCHEMES.keys()  # registered without importing it
-
-
-@pytest.mark.slow
-def test_the_wheel_ships_the_script(tmp_path: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path),
-            str(ROOT),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    (wheel,) = tmp_path.glob("*.whl")
-    with zipfile.ZipFile(wheel) as archive:
-        shipped = archive.read("actiongate/stores/check_and_reserve.lua").decode()
-    assert shipped == SCRIPT

@@ -430,51 +430,34 @@ def _fake_options(url: str) -> dict[str, Any]:
     return options
 
 
-def _sync_client(url: str, client_options: Mapping[str, Any]) -> SyncClient:
+def _client(url: str, client_options: Mapping[str, Any], asynchronous: bool) -> Any:
+    """A redis-py client (sync or asyncio) for a URL, with timeouts and without retries."""
     _require_redis()
     import redis  # noqa: PLC0415
+    import redis.asyncio  # noqa: PLC0415
+    import redis.asyncio.retry  # noqa: PLC0415
+    import redis.retry  # noqa: PLC0415
     from redis.backoff import NoBackoff  # noqa: PLC0415
-    from redis.retry import Retry  # noqa: PLC0415
 
     scheme = urlsplit(url).scheme
     if scheme == "fakeredis":
         import fakeredis  # noqa: PLC0415
 
-        options = {**_fake_options(url), **client_options}
-        return fakeredis.FakeRedis(server=fakeredis_server(url), **options)
-    options = {**_client_options(Retry(NoBackoff(), 0)), **client_options}
+        fake = fakeredis.FakeAsyncRedis if asynchronous else fakeredis.FakeRedis
+        return fake(server=fakeredis_server(url), **{**_fake_options(url), **client_options})
+    family: Any = redis.asyncio if asynchronous else redis
+    retry = (redis.asyncio.retry.Retry if asynchronous else redis.retry.Retry)(NoBackoff(), 0)
+    options = {**_client_options(retry), **client_options}
     try:
         if scheme.endswith("+cluster"):
-            # The cluster client asks a node for the slot map now: the cluster must be up.
+            # A sync cluster client asks a node for the slot map now: the cluster must be up.
             cluster_url = url.replace("+cluster://", "://", 1)
-            return redis.RedisCluster.from_url(cluster_url, **options)
-        return redis.Redis.from_url(url, **options)
+            return family.RedisCluster.from_url(cluster_url, **options)
+        return family.Redis.from_url(url, **options)
     except ValueError as error:
         raise ConfigurationError(f"bad Redis URL {url!r}: {error}") from error
     except Exception as error:
         raise StoreError(f"cannot reach Redis at {url!r}: {error}") from error
-
-
-def _async_client(url: str, client_options: Mapping[str, Any]) -> AsyncClient:
-    _require_redis()
-    import redis.asyncio  # noqa: PLC0415
-    from redis.asyncio.retry import Retry  # noqa: PLC0415
-    from redis.backoff import NoBackoff  # noqa: PLC0415
-
-    scheme = urlsplit(url).scheme
-    if scheme == "fakeredis":
-        import fakeredis  # noqa: PLC0415
-
-        options = {**_fake_options(url), **client_options}
-        return fakeredis.FakeAsyncRedis(server=fakeredis_server(url), **options)
-    options = {**_client_options(Retry(NoBackoff(), 0)), **client_options}
-    try:
-        if scheme.endswith("+cluster"):
-            cluster_url = url.replace("+cluster://", "://", 1)
-            return redis.asyncio.RedisCluster.from_url(cluster_url, **options)
-        return redis.asyncio.Redis.from_url(url, **options)
-    except ValueError as error:
-        raise ConfigurationError(f"bad Redis URL {url!r}: {error}") from error
 
 
 def _store_options(url: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
@@ -494,13 +477,13 @@ def store_from_redis_url(url: str) -> RedisStore:
     and no retries.
     """
     client_url, store_options, client_options = _store_options(url)
-    return RedisStore(_sync_client(client_url, client_options), **store_options)
+    return RedisStore(_client(client_url, client_options, asynchronous=False), **store_options)
 
 
 def async_store_from_redis_url(url: str) -> AsyncRedisStore:
     """An AsyncRedisStore for the URLs ``store_from_redis_url`` takes."""
     client_url, store_options, client_options = _store_options(url)
-    return AsyncRedisStore(_async_client(client_url, client_options), **store_options)
+    return AsyncRedisStore(_client(client_url, client_options, asynchronous=True), **store_options)
 
 
 # scheme -> factory; stores/__init__.py adds these to its SCHEMES, importing this module lazily.
