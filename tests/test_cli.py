@@ -7,6 +7,7 @@ import json
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from actiongate_conformance import _data
@@ -176,3 +177,19 @@ def test_explain_prints_a_timeline() -> None:
 def test_bad_usage_is_exit_2() -> None:
     assert call("frobnicate")[0] == 2
     assert call()[0] == 2
+
+
+def test_run_on_redis_through_the_command(redis_topology: Any) -> None:
+    code, out, err = call("run", "--target", redis_topology.url_with(prefix="cli-run"))
+    assert code == 0, out[-2000:] + err
+    assert "CONFORMING" in out
+
+
+def test_a_redis_that_is_not_there_is_one_line_and_exit_2() -> None:
+    from .redis_servers import free_port
+
+    code, out, err = call("run", "--target", f"redis://127.0.0.1:{free_port()}/0")
+    assert code == 2
+    assert out == ""
+    assert "the store is unreachable" in err
+    assert len(err.strip().splitlines()) == 1
