@@ -75,10 +75,13 @@ local allowed = 0
 local newest = last
 if not ((cooldown > 0 and last ~= nil and time_since_last < cooldown) or retained >= max_calls) then
     -- RES-1, RES-2: exactly one event at now, under a member no other event holds: the events
-    -- at one score are always pruned together, so they are "<now>:0" .. "<now>:<k-1>".
+    -- at one score are always pruned together, so they are "<now>:0" .. "<now>:<k-1>". Most
+    -- checks are the first at their time, so try "<now>:0" first and count only if it exists.
     local score = text(now)
-    local k = redis.call("ZCOUNT", key, score, score)
-    redis.call("ZADD", key, score, score .. ":" .. string.format("%d", k))
+    if redis.call("ZADD", key, "NX", score, score .. ":0") == 0 then
+        local k = redis.call("ZCOUNT", key, score, score)
+        redis.call("ZADD", key, score, score .. ":" .. string.format("%d", k))
+    end
     retained = retained + 1 -- DEC-2: an ALLOW counts the call it allows
     allowed = 1
     if newest == nil or now > newest then

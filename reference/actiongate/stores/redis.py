@@ -120,9 +120,13 @@ def gate_key(prefix: str, gate: Gate) -> bytes:
     prefix ``P`` is ``P`` + ':' + a digit, and no prefix holds ':' before a digit, so a key with
     two prefixes ``P`` shorter than ``Q`` would put ':' and a digit inside ``Q``.
     """
+    return _encode_gate(_prefix_bytes(prefix), gate)
+
+
+def _encode_gate(prefix: bytes, gate: Gate) -> bytes:
     namespace, action = gate.namespace.encode(), gate.action.encode()
     return b"%s:%d:%s:%d:%s:%s" % (
-        _prefix_bytes(prefix),
+        prefix,
         len(namespace),
         namespace,
         len(action),
@@ -201,12 +205,21 @@ def _margin(ttl_margin: object) -> float:
 class _RedisStoreBase:
     """What the sync and async stores share: options, keys, the registered script."""
 
-    __slots__ = ("_key_prefix", "_pattern", "_script", "client", "server_time", "ttl_margin")
+    __slots__ = (
+        "_key_prefix",
+        "_pattern",
+        "_prefix_bytes",
+        "_script",
+        "client",
+        "server_time",
+        "ttl_margin",
+    )
 
     def __init__(self, client: Any, prefix: str, server_time: bool, ttl_margin: float) -> None:
         _require_redis()
         self._key_prefix = prefix
-        self._pattern = _scan_pattern(_prefix_bytes(prefix))
+        self._prefix_bytes = _prefix_bytes(prefix)  # checked once, not at every check
+        self._pattern = _scan_pattern(self._prefix_bytes)
         self.client = client
         self.server_time = bool(server_time)
         self.ttl_margin = _margin(ttl_margin)
@@ -218,7 +231,7 @@ class _RedisStoreBase:
 
     def key(self, gate: Gate) -> bytes:
         """The gate's key under this store's prefix (``gate_key``)."""
-        return gate_key(self._key_prefix, gate)
+        return _encode_gate(self._prefix_bytes, gate)
 
 
 class RedisStore(_RedisStoreBase):
