@@ -21,11 +21,12 @@ def call(*arguments: str) -> tuple[int, str, str]:
 
 
 def test_run_on_the_reference_conforms() -> None:
-    code, out, err = call("run")
+    code, out, err = call("run", "--seed", "1", "--examples", "50")
     assert code == 0, out + err
     assert "CONFORMING" in out and "NOT CONFORMING" not in out
     for clause in _data.clause_ids():
         assert f"\n{clause} " in out
+    assert "stateful model: 5" in out and "(seed 1)" in out
 
 
 def test_select_runs_only_matching_vectors() -> None:
@@ -83,7 +84,7 @@ def broken_store_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_a_buggy_store_is_not_conforming_and_the_failure_says_where(
     broken_store_module: str,
 ) -> None:
-    code, out, _ = call("run", "--target", f"py:{broken_store_module}:make")
+    code, out, _ = call("run", "--target", f"py:{broken_store_module}:make", "--examples", "0")
     assert code == 1
     assert "NOT CONFORMING" in out
     assert "FAIL retention.json > retention-event-exactly-window-old-counts > step 1" in out
@@ -180,7 +181,8 @@ def test_bad_usage_is_exit_2() -> None:
 
 
 def test_run_on_redis_through_the_command(redis_topology: Any) -> None:
-    code, out, err = call("run", "--target", redis_topology.url_with(prefix="cli-run"))
+    target = redis_topology.url_with(prefix="cli-run")
+    code, out, err = call("run", "--target", target, "--examples", "20", "--seed", "1")
     assert code == 0, out[-2000:] + err
     assert "CONFORMING" in out
 
@@ -193,3 +195,17 @@ def test_a_redis_that_is_not_there_is_one_line_and_exit_2() -> None:
     assert out == ""
     assert "the store is unreachable" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_stateful_counterexample_is_emitted_as_a_vector_that_reruns(tmp_path: Path) -> None:
+    # SixthEqualTimestamp passes every hand-written vector (tests/test_stateful.py shows it).
+    target = "py:tests.broken_stores:SixthEqualTimestamp"
+    code, out, _ = call("run", "--target", target, "--seed", "2", "--emit", str(tmp_path))
+    assert code == 1
+    assert "CONFORMING: 150 passed" in out  # the vectors alone would have passed it
+    assert "STATEFUL MODEL FAILED (seed 2)" in out
+    (emitted,) = tmp_path.glob("*.json")
+    assert f"--vectors {emitted}" in out
+    assert call("validate", str(emitted))[0] == 0
+    assert call("run", "--target", target, "--vectors", str(emitted))[0] == 1
+    assert call("run", "--vectors", str(emitted))[0] == 0

@@ -29,7 +29,7 @@ def call(*arguments: str) -> tuple[int, str, str]:
 
 
 def test_the_example_adapter_passes_every_vector_over_the_protocol() -> None:
-    code, out, err = call("run", "--target", EXAMPLE)
+    code, out, err = call("run", "--target", EXAMPLE, "--examples", "20", "--seed", "1")
     assert code == 0, out[-3000:] + err
     assert "CONFORMING: 150 passed" in out or "CONFORMING:" in out
     assert "(python example)" in out
@@ -102,10 +102,12 @@ def test_reports_match_their_schemas(tmp_path: Path) -> None:
 
 def test_a_passing_run_report_matches_its_schema(tmp_path: Path) -> None:
     report = tmp_path / "report.json"
-    assert call("run", "--json", str(report))[0] == 0
+    assert call("run", "--json", str(report), "--examples", "20", "--seed", "3")[0] == 0
     document = json.loads(report.read_text())
     assert not list(_data.validator("report").iter_errors(document))
     assert document["verdict"] == "conforming"
+    assert document["stateful"]["passed"] is True
+    assert document["stateful"]["seed"] == 3
     assert document["vectors_digest"].startswith("sha256:")
     assert {c["clause"] for c in document["clauses"]} == set(_data.clause_ids())
 
@@ -124,7 +126,7 @@ def test_declared_failures_pass_the_verdict_and_stale_ones_fail_it(
         "        return count, allowed, age\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    target = ["run", "--target", "py:buggy_store:OffByOne"]
+    target = ["run", "--target", "py:buggy_store:OffByOne", "--examples", "0"]
     skip = tmp_path / "skip.json"
     code, out, _ = call(*target, "--write-skip", str(skip))
     assert code == 1
@@ -146,7 +148,7 @@ def test_declared_failures_pass_the_verdict_and_stale_ones_fail_it(
 def test_a_malformed_skip_file_is_exit_2(tmp_path: Path) -> None:
     skip = tmp_path / "skip.json"
     skip.write_text(json.dumps({"known_failures": [{"vectors": "x"}]}))
-    code, _, err = call("run", "--skip", str(skip))
+    code, _, err = call("run", "--skip", str(skip), "--examples", "0")
     assert code == 2
     assert "skip.json: does not match skip.schema.json" in err
 

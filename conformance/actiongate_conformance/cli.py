@@ -17,9 +17,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import _data
-from .report import first_problem, json_report, junit_xml, terminal_report, timeline
+from .report import (
+    first_problem,
+    json_report,
+    junit_xml,
+    stateful_summary,
+    terminal_report,
+    timeline,
+)
 from .runner import run_vectors, smoke
 from .skips import load_skip_file, skip_file_for
+from .stateful import run_stateful
 from .targets import TargetError, target_from_string
 from .vectors import VectorError, load_all, load_file, select
 
@@ -70,6 +78,27 @@ def _parser() -> argparse.ArgumentParser:
     run_command.add_argument("--json", type=Path, metavar="FILE", help="write a JSON report")
     run_command.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
     run_command.add_argument(
+        "--examples",
+        type=int,
+        default=200,
+        metavar="N",
+        help="stateful-model examples after the vectors (default 200; 0 skips the model; "
+        "skipped with --select or --vectors)",
+    )
+    run_command.add_argument(
+        "--seed", type=int, metavar="N", help="seed of the stateful model (default: drawn, shown)"
+    )
+    run_command.add_argument(
+        "--budget", type=float, metavar="SECONDS", help="stop the stateful search after this long"
+    )
+    run_command.add_argument(
+        "--emit",
+        type=Path,
+        default=Path("counterexamples"),
+        metavar="DIR",
+        help="where a stateful counterexample is written as a vector (default ./counterexamples)",
+    )
+    run_command.add_argument(
         "--timeout",
         type=float,
         default=10.0,
@@ -117,22 +146,36 @@ def _run(options: argparse.Namespace, stdout: TextIO) -> int:
         raise VectorError(f"no vector matches {', '.join(options.select)}")
     known = load_skip_file(options.skip) if options.skip else None
     target = target_from_string(options.target, timeout=options.timeout)
+    stateful = None
     try:
         smoke(target)
         with _progress_bar(len(vectors)) as progress:
             report = run_vectors(target, vectors, known, progress)
+        # The model runs after the whole suite's vectors, not after a chosen few.
+        if options.examples > 0 and not (options.vectors or options.select):
+            stateful = run_stateful(
+                target,
+                options.examples,
+                options.seed,
+                options.emit,
+                options.budget,
+                target_spec=options.target,
+            )
     finally:
         target.close()
     print(terminal_report(report, options.target, target.hello["implementation"]), file=stdout)
+    if stateful is not None:
+        print(f"\n{stateful_summary(stateful)}", file=stdout)
     if options.json:
-        document = json_report(report, options.target, target.hello)
+        document = json_report(report, options.target, target.hello, stateful)
         _write(options.json, json.dumps(document, indent=2))
     if options.junit:
         _write(options.junit, junit_xml(report, options.target))
     if options.write_skip:
         failures = [(o.vector.id, first_problem(o)) for o in report.bad]
         _write(options.write_skip, json.dumps(skip_file_for(failures), indent=2))
-    return EXIT_OK if report.verdict != "not_conforming" else EXIT_FAIL
+    conforming = report.verdict != "not_conforming" and (stateful is None or stateful.passed)
+    return EXIT_OK if conforming else EXIT_FAIL
 
 
 def _write(path: Path, text: str) -> None:

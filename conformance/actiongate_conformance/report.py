@@ -6,11 +6,14 @@ import hashlib
 import json
 import xml.etree.ElementTree as ET
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import SPEC_VERSION, __version__
 from .runner import BAD, DECLARED, ERROR, FAIL, PASS, SKIP, STALE, Outcome, Report
 from .vectors import ExpectedDecision, ExpectedError, Step, Vector
+
+if TYPE_CHECKING:
+    from .stateful import StatefulResult  # stateful.py prints its timelines with this module
 
 __all__ = [
     "describe_step",
@@ -150,7 +153,23 @@ def _show(value: Any) -> str:
     return json.dumps(value, ensure_ascii=True)
 
 
-def json_report(report: Report, target: str, hello: dict[str, Any]) -> dict[str, Any]:
+def stateful_summary(result: StatefulResult) -> str:
+    """The stateful model's outcome for people: one line, or the explained counterexample."""
+    if not result.passed:
+        return f"STATEFUL MODEL FAILED (seed {result.seed}):\n{result.failure}"
+    stopped = ", stopped by --budget" if result.out_of_time else ""
+    return (
+        f"stateful model: {result.examples} examples passed (seed {result.seed}{stopped}); "
+        f"rerun: {result.rerun}"
+    )
+
+
+def json_report(
+    report: Report,
+    target: str,
+    hello: dict[str, Any],
+    stateful: StatefulResult | None = None,
+) -> dict[str, Any]:
     """The report of spec/report.schema.json."""
     digest = hashlib.sha256(
         "\n".join(outcome.vector.digest for outcome in report.outcomes).encode()
@@ -163,7 +182,18 @@ def json_report(report: Report, target: str, hello: dict[str, Any]) -> dict[str,
         "implementation": hello.get("implementation", {}),
         "capabilities": sorted(hello.get("capabilities", [])),
         "vectors_digest": f"sha256:{digest}",
-        "verdict": report.verdict,
+        "verdict": (
+            "not_conforming" if stateful is not None and not stateful.passed else report.verdict
+        ),
+        "stateful": None
+        if stateful is None
+        else {
+            "passed": stateful.passed,
+            "examples": stateful.examples,
+            "seed": stateful.seed,
+            "vector": None if stateful.vector is None else str(stateful.vector),
+            "rerun": stateful.rerun,
+        },
         "counts": {
             result: report.count(result) for result in (PASS, FAIL, ERROR, SKIP, DECLARED, STALE)
         },

@@ -1,0 +1,194 @@
+"""The oracle: SEMANTICS.md 1.0's decision clauses, transcribed literally, for the stateful model.
+
+Independent of the reference (it imports no ``actiongate``; a test holds it to that), so a
+misreading of the spec in either shows against the other and the vectors. Plain JSON values in
+(non-finite numbers as ``{"$float": "NaN"}``), a list of event times per gate, a vector's
+``expect`` out.
+
+RET-4: once ``t < T' - window`` (``T'`` the greatest time of a check the store carried out,
+``window`` not null and that of the gate's latest such check) a store may drop event ``t``, so
+the oracle marks it *droppable*, for good. A check that retains droppable events has one result
+per subset of them still there (few: a result depends on the count and the greatest event only):
+``Verdict.accepted``. The caller's ``choose`` picks the one the implementation gave, and the state
+follows it. Which droppable events survive stays unknown, so the oracle errs towards accepting;
+a check that retains none has exactly one result.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Oracle", "Verdict"]
+
+TIME_LIMIT = 2.0**53  # TIME-3
+MAX_CALLS_LIMIT = 2**53 - 1  # POL-1
+_SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_MISSING = object()
+Expect = dict[str, Any]
+GateKey = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The expected result of one check, every result RET-4 allows, and the clauses it used."""
+
+    expect: Expect
+    accepted: tuple[Expect, ...]
+    clauses: frozenset[str]
+
+
+def _float(value: Any) -> float | None:
+    """The binary64 value a JSON number denotes (TIME-2); None for anything else."""
+    if isinstance(value, Mapping) and set(value) == {"$float"}:
+        return _SPECIAL.get(value["$float"])
+    if isinstance(value, bool) or not isinstance(value, (int, float)):  # a boolean is no number
+        return None
+    try:
+        return float(value)  # an int rounds to the nearest binary64, as a JSON reader would
+    except OverflowError:
+        return math.inf
+
+
+def _invalid(gate: Any, policy: Any, now: Any) -> tuple[str, str, str] | None:
+    """POL-5: the first invalid input, as (error, field, clause); gate, then policy, then T."""
+    for name in ("namespace", "action", "principal"):
+        value = gate.get(name) if isinstance(gate, Mapping) else None
+        # ID-3: a string of Unicode scalar values (no lone surrogate), missing or not a string.
+        if not isinstance(value, str) or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+            return "invalid_gate", name, "ID-3"
+    policy = policy if isinstance(policy, Mapping) else {}
+    max_calls = policy.get("max_calls", _MISSING)
+    # POL-1: an integer (not a boolean, not a float) with 0 <= max_calls <= 2^53 - 1.
+    if not (type(max_calls) is int and 0 <= max_calls <= MAX_CALLS_LIMIT):
+        return "invalid_policy", "max_calls", "POL-1"
+    window = policy.get("window", _MISSING)
+    if window is not None:  # POL-2: null, or a finite number > 0
+        value = _float(window)
+        if value is None or not (math.isfinite(value) and value > 0):
+            return "invalid_policy", "window", "POL-2"
+    cooldown = _float(policy.get("cooldown", _MISSING))
+    # POL-3: a finite number >= 0 (-0.0 included); null is not a number here.
+    if cooldown is None or not (math.isfinite(cooldown) and cooldown >= 0):
+        return "invalid_policy", "cooldown", "POL-3"
+    # POL-4: exact names; an absent field takes the binding's default (HARD, FAIL_CLOSED).
+    if policy.get("mode", "HARD") not in ("HARD", "SOFT"):
+        return "invalid_policy", "mode", "POL-4"
+    if policy.get("on_store_error", "FAIL_CLOSED") not in ("FAIL_CLOSED", "FAIL_OPEN"):
+        return "invalid_policy", "on_store_error", "POL-4"
+    time = _float(now)
+    # TIME-3: finite and -2^53 <= T <= 2^53.
+    if time is None or not (math.isfinite(time) and -TIME_LIMIT <= time <= TIME_LIMIT):
+        return "invalid_time", "now", "TIME-3"
+    return None
+
+
+def _number(value: Any) -> float:
+    number = _float(value)  # one that validation accepted
+    assert number is not None
+    return number
+
+
+def _decide(count: int, last: float | None, now: float, max_calls: int, cooldown: float) -> Expect:
+    """ORD-1 over R = ``count`` events whose greatest is ``last``: cooldown, rate limit, reserve."""
+    since = None if last is None else now - last  # DEC-3: T - last over R, before reserving
+    if cooldown > 0 and since is not None and since < cooldown:  # CD-1 (negative age: CLK-1)
+        return _decision("BLOCK", "COOLDOWN", count, since)  # DEC-2: |R| on a BLOCK
+    if count >= max_calls:  # RATE-1
+        return _decision("BLOCK", "RATE_LIMIT", count, since)
+    return _decision("ALLOW", None, count + 1, since)  # RES-1; DEC-2: |R| + 1 on an ALLOW
+
+
+def _decision(status: str, reason: str | None, calls: int, since: float | None) -> Expect:
+    return {"status": status, "reason": reason, "calls_in_window": calls, "time_since_last": since}
+
+
+class Oracle:
+    """The state of every gate, and the expected result of each operation on it."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """A fresh store: no events, not failing."""
+        self.events: dict[GateKey, list[list[Any]]] = {}  # gate -> [[t, droppable], ...]
+        self.latest: dict[GateKey, tuple[Any, ...]] = {}  # gate -> policy of its latest check
+        self.greatest = -math.inf  # RET-4: T', the greatest T of a check the store carried out
+        self.failing = False  # set by store_fail, unset by store_recover (ERR-1, ERR-2)
+
+    def clear(self, gate: Mapping[str, str]) -> None:
+        """CLR-1: every event of the gate goes; no other gate changes."""
+        self.events.pop((gate["namespace"], gate["action"], gate["principal"]), None)
+
+    def clear_all(self) -> None:
+        """CLR-2: every gate's events go."""
+        self.events.clear()
+
+    def check(
+        self, gate: Any, policy: Any, now: Any, choose: Callable[[Expect], bool] | None = None
+    ) -> Verdict:
+        """One check. Where RET-4 allows several results, the first that ``choose`` accepts
+        (else the first, the one with nothing dropped) is taken, and the state follows it."""
+        invalid = _invalid(gate, policy, now)
+        if invalid is not None:  # POL-5: no decision, no state changes; ERR-4 even when failing
+            found = {"error": invalid[0], "field": invalid[1]}
+            clauses = {"POL-5", invalid[2], *(["ERR-4"] if self.failing else [])}
+            return Verdict(found, (found,), frozenset(clauses))
+        key: GateKey = (gate["namespace"], gate["action"], gate["principal"])  # ID-1: exact
+        time, cooldown, max_calls = _number(now), _number(policy["cooldown"]), policy["max_calls"]
+        window = None if policy["window"] is None else _number(policy["window"])
+        if self.failing:  # ERR-1: STORE_ERROR, by on_store_error; ERR-2: no record, no prune
+            status = "ALLOW" if policy.get("on_store_error") == "FAIL_OPEN" else "BLOCK"
+            found = _decision(status, "STORE_ERROR", 0, None)
+            return Verdict(found, (found,), frozenset({"ERR-1", "ERR-2", "DEC-1"}))
+        events = self.events.get(key, [])
+        # RET-1: retained iff the window is null (RET-3) or t >= T - window (binary64, TIME-2).
+        kept = [[t, dropped] for t, dropped in events if window is None or t >= time - window]
+        firm = [t for t, droppable in kept if not droppable]
+        maybe = sorted(t for t, droppable in kept if droppable)
+        # RET-4: R is the firm events plus any k of the droppable ones; for k >= 1 whose
+        # greatest is maybe[j], the other k - 1 come from maybe[:j]. Nothing dropped first.
+        worlds = [(len(firm) + len(maybe), max(firm + maybe, default=None))]
+        worlds.append((len(firm), max(firm, default=None)))
+        for j, t in enumerate(maybe):
+            worlds += [(len(firm) + k, max([*firm, t])) for k in range(1, j + 2)]
+        accepted: list[Expect] = []
+        for count, last in worlds:
+            answer = _decide(count, last, time, max_calls, cooldown)
+            if answer not in accepted:
+                accepted.append(answer)
+        found = next((a for a in accepted if choose is not None and choose(a)), accepted[0])
+        status, reason = found["status"], found["reason"]
+        held = {
+            "RET-1": bool(kept),
+            "RET-2": len(kept) < len(events),
+            "RET-3": window is None,
+            "RET-4": len(accepted) > 1,
+            "CLK-1": any(t > time for t, _ in kept),
+            "RES-1": status == "ALLOW",
+            "RES-2": status == "ALLOW" and any(t == time for t, _ in kept),
+            "CD-1": reason == "COOLDOWN",
+            "ORD-1": reason == "COOLDOWN" and found["calls_in_window"] >= max_calls,
+            "CD-2": reason == "COOLDOWN" and window is not None and cooldown > window,
+            "RATE-1": reason == "RATE_LIMIT",
+            "POL-6": self.latest.get(key, (max_calls, window, cooldown))
+            != (max_calls, window, cooldown),
+            "ID-2": any(other != key and evs for other, evs in self.events.items()),
+        }
+        # RET-2: the events not retained are gone for good, whatever the decision.
+        if status == "ALLOW":
+            kept.append([time, False])  # RES-1: exactly one event at T; RES-2: duplicates count
+        self.events[key] = kept
+        self.latest[key] = (max_calls, window, cooldown)
+        self.greatest = max(self.greatest, time)
+        for other, held_events in self.events.items():
+            # RET-4: droppable once t < T' - window, the window of the gate's latest check,
+            # and for good; never under a null window.
+            other_window = self.latest[other][1]
+            for event in held_events:
+                if other_window is not None and event[0] < self.greatest - other_window:
+                    event[1] = True
+        clauses = {"DEC-1", "DEC-2", "DEC-3", "DEC-4"} | {c for c, h in held.items() if h}
+        return Verdict(found, tuple(accepted), frozenset(clauses))

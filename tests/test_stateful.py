@@ -1,0 +1,160 @@
+"""The stateful model: the reference passes it, and it catches stores that every vector misses.
+
+Every run has a fixed seed, so CI sees the same examples each time.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from actiongate_conformance import _data
+from actiongate_conformance.runner import FAIL, PASS, run_vector, run_vectors
+from actiongate_conformance.stateful import run_stateful
+from actiongate_conformance.targets import Target, TargetError, target_from_string
+from actiongate_conformance.vectors import load_all, load_file
+
+from .test_oracle import HOUSEKEEPING_DEPENDENT
+
+SEED = 2
+ROOT = Path(__file__).resolve().parents[1]
+VECTORS = [vector for vector_file in load_all() for vector in vector_file.vectors]
+BROKEN = [
+    "ClearThenBackwards",
+    "SixthEqualTimestamp",
+    "ClearForgetsCooldowns",
+    "NineGatesEvictOldest",
+    "HousekeepingByFirstWindow",
+]
+
+
+@pytest.fixture(scope="module")
+def memory() -> Target:
+    return target_from_string("memory://")
+
+
+@pytest.mark.slow
+def test_reference_passes_a_thousand_examples(memory: Target) -> None:
+    started = time.monotonic()
+    result = run_stateful(memory, 1000, SEED, None, None, target_spec="memory://")
+    assert result.passed, result.failure
+    assert result.examples >= 1000
+    assert not result.out_of_time
+    assert time.monotonic() - started < 120  # about 15 s on two cores; far slower is a bug
+
+
+@pytest.mark.slow
+def test_example_adapter_passes() -> None:
+    spec = (
+        f"cmd:{shlex.quote(sys.executable)} {shlex.quote(str(ROOT / 'examples/python_adapter.py'))}"
+    )
+    target = target_from_string(spec)
+    try:
+        result = run_stateful(target, 100, SEED, None, None, target_spec=spec)
+    finally:
+        target.close()
+    assert result.passed, result.failure
+    assert result.examples >= 100
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ListStore", "EagerHousekeeping"])
+def test_correct_stores_pass_whatever_they_drop(name: str) -> None:
+    # Neither housekeeping at all nor all that RET-4 allows makes the model fail.
+    spec = f"py:tests.broken_stores:{name}"
+    result = run_stateful(target_from_string(spec), 300, SEED, None, None, target_spec=spec)
+    assert result.passed, result.failure
+
+
+def test_eager_housekeeping_fails_only_the_vectors_that_rest_on_it() -> None:
+    report = run_vectors(target_from_string("py:tests.broken_stores:EagerHousekeeping"), VECTORS)
+    assert {outcome.vector.id for outcome in report.bad} == set(HOUSEKEEPING_DEPENDENT)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", BROKEN)
+def test_broken_store_is_caught_and_its_vector_reproduces_it(
+    name: str, memory: Target, tmp_path: Path
+) -> None:
+    spec = f"py:tests.broken_stores:{name}"
+    broken = target_from_string(spec)
+    report = run_vectors(broken, VECTORS)
+    assert not report.bad, f"{name} fails {[o.vector.id for o in report.bad]}: not a deep bug"
+
+    result = run_stateful(broken, 1000, SEED, tmp_path, None, target_spec=spec)
+    assert not result.passed
+    assert result.vector is not None, result.failure
+    assert result.rerun == (
+        f"actiongate-conformance run --target {spec} --vectors {shlex.quote(str(result.vector))}"
+    )
+    assert str(result.vector) in result.failure
+    (vector,) = load_file(result.vector).vectors  # valid against vector.schema.json
+    assert vector.id.startswith("stateful-")
+    assert set(vector.clauses) <= set(_data.clause_ids())
+    assert run_vector(broken, vector).result == FAIL
+    assert run_vector(memory, vector).result == PASS
+
+
+@pytest.mark.slow
+def test_same_seed_same_counterexample(tmp_path: Path) -> None:
+    spec = "py:tests.broken_stores:SixthEqualTimestamp"
+    first, second = (
+        run_stateful(target_from_string(spec), 1000, SEED, tmp_path / run, None)
+        for run in ("a", "b")
+    )
+    assert first.vector is not None and second.vector is not None
+    assert first.vector.name == second.vector.name
+    assert first.vector.read_text() == second.vector.read_text()
+    assert "--target TARGET" in first.rerun  # no target_spec given
+    document = json.loads(first.vector.read_text(encoding="utf-8"))
+    assert document["topic"] == "stateful"
+    steps = document["vectors"][0]["steps"]
+    assert all(step["op"] == "check" for step in steps)
+    assert steps[-1]["expect"]["calls_in_window"] == len(steps)  # the oracle's, not the store's
+    assert "the failing step" in steps[-1]["note"]
+
+
+def test_budget_stops_the_search(memory: Target) -> None:
+    started = time.monotonic()
+    result = run_stateful(memory, 10**6, SEED, None, 0.5)
+    assert result.passed and result.out_of_time
+    assert 0 < result.examples < 10**6
+    assert time.monotonic() - started < 10
+
+
+def test_adapter_fault_is_a_counterexample(memory: Target, tmp_path: Path) -> None:
+    broken = ROOT / "tests/adapters/broken.py"
+    spec = f"cmd:{shlex.quote(sys.executable)} {shlex.quote(str(broken))} crash"
+    target = target_from_string(spec)
+    try:
+        result = run_stateful(target, 100, SEED, tmp_path, None, target_spec=spec)
+    finally:
+        target.close()
+    assert not result.passed
+    assert "adapter fault (crashed)" in result.failure
+    assert result.vector is not None
+    (vector,) = load_file(result.vector).vectors
+    assert len(vector.steps) == 1
+    assert run_vector(memory, vector).result == PASS
+
+
+def test_target_that_stops_working_is_an_error() -> None:
+    target = target_from_string("py:tests.broken_stores:ListStore")
+    answer = target.request
+    resets = []
+
+    def request(message: dict[str, Any]) -> dict[str, Any]:
+        if message["op"] == "reset":
+            resets.append(message)
+            if len(resets) > 5:  # not the first example, which hypothesis would treat apart
+                return {"error": {"kind": "bad_request", "field": None, "message": "no"}}
+        return answer(message)
+
+    target.request = request  # type: ignore[method-assign]
+    with pytest.raises(TargetError, match="cannot reset"):
+        run_stateful(target, 100, SEED, None, None)
