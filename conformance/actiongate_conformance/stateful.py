@@ -458,7 +458,9 @@ def run_stateful(
     search = _search_command(target_spec, examples, chosen)
     try:
         with with_reporter(lambda _: None):
-            run_state_machine_as_test(factory, settings=options)  # type: ignore[no-untyped-call]
+            # Typed differently across hypothesis releases (a factory is documented to work).
+            run_machine: Any = run_state_machine_as_test
+            run_machine(factory, settings=options)
     except _OutOfTime:
         pass
     except _Unrunnable as stop:
