@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Oracle", "Verdict"]
+__all__ = ["Oracle", "Verdict", "decide"]
 
 TIME_LIMIT = 2.0**53  # TIME-3
 MAX_CALLS_LIMIT = 2**53 - 1  # POL-1
@@ -91,7 +91,7 @@ def _number(value: Any) -> float:
     return number
 
 
-def _decide(count: int, last: float | None, now: float, max_calls: int, cooldown: float) -> Expect:
+def decide(count: int, last: float | None, now: float, max_calls: int, cooldown: float) -> Expect:
     """ORD-1 over R = ``count`` events whose greatest is ``last``: cooldown, rate limit, reserve."""
     since = None if last is None else now - last  # DEC-3: T - last over R, before reserving
     if cooldown > 0 and since is not None and since < cooldown:  # CD-1 (negative age: CLK-1)
@@ -156,7 +156,7 @@ class Oracle:
             worlds += [(len(firm) + k, max([*firm, t])) for k in range(1, j + 2)]
         accepted: list[Expect] = []
         for count, last in worlds:
-            answer = _decide(count, last, time, max_calls, cooldown)
+            answer = decide(count, last, time, max_calls, cooldown)
             if answer not in accepted:
                 accepted.append(answer)
         found = next((a for a in accepted if choose is not None and choose(a)), accepted[0])
