@@ -209,3 +209,9 @@ def test_a_stateful_counterexample_is_emitted_as_a_vector_that_reruns(tmp_path: 
     assert call("validate", str(emitted))[0] == 0
     assert call("run", "--target", target, "--vectors", str(emitted))[0] == 1
     assert call("run", "--vectors", str(emitted))[0] == 0
+
+
+def test_run_on_embedded_fakeredis() -> None:
+    code, out, err = call("run", "--target", "fakeredis://", "--examples", "10", "--seed", "1")
+    assert code == 0, out[-2000:] + err
+    assert "CONFORMING: 150 passed" in out
