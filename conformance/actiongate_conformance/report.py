@@ -9,6 +9,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from . import SPEC_VERSION, __version__
+from .oracle import Oracle
 from .runner import BAD, DECLARED, ERROR, FAIL, PASS, SKIP, STALE, Outcome, Report
 from .vectors import ExpectedDecision, ExpectedError, Step, Vector
 
@@ -36,6 +37,8 @@ def terminal_report(report: Report, target: str, implementation: dict[str, Any])
     lines = [f"ActionGate {SPEC_VERSION} conformance: {target} ({name})", ""]
     lines.append(f"{'clause':<10} {'vectors':>7} {'passed':>7} {'failed':>7} {'skipped':>8}")
     for verdict in report.clauses():
+        if not verdict.vectors:
+            continue  # a --select that ran none of its vectors
         counts = verdict.counts
         failed = sum(counts.get(bad, 0) for bad in BAD)
         mark = {FAIL: "  FAIL", DECLARED: "  declared"}.get(verdict.result, "")
@@ -92,10 +95,13 @@ def failure_lines(outcome: Outcome) -> list[str]:
 def timeline(vector: Vector, upto: int | None = None, responses: tuple[Any, ...] = ()) -> list[str]:
     """The vector's steps as lines, with what each got when ``responses`` are known.
 
-    With ``upto``, the steps up to it that touch its gate (and the gate-less ones).
+    With ``upto``, the steps up to it that touch its gate (and the gate-less ones), each with
+    the gate's events after it as the spec has them (the oracle's), so a reader sees which
+    events a check should have counted.
     """
     steps = vector.steps if upto is None else vector.steps[: upto + 1]
     focus = vector.steps[upto].gate if upto is not None else None
+    events = _events_after(steps, focus) if focus is not None else {}
     lines = []
     for step in steps:
         if focus is not None and step.gate is not None and step.gate != focus:
@@ -106,7 +112,31 @@ def timeline(vector: Vector, upto: int | None = None, responses: tuple[Any, ...]
         if step.note:
             line += f"   # {step.note}"
         lines.append(line)
+        if step.index in events:
+            lines.append(f"{'':<24} events of this gate after it: {_show(events[step.index])}")
     return lines
+
+
+def _events_after(steps: tuple[Step, ...], gate: Any) -> dict[int, list[float]]:
+    """The oracle's events of ``gate`` after each step; {} when the gate is not a valid key."""
+    try:
+        key = (gate["namespace"], gate["action"], gate["principal"])
+        hash(key)
+    except (TypeError, KeyError):
+        return {}
+    model = Oracle()
+    after: dict[int, list[float]] = {}
+    for step in steps:
+        if step.op == "check":
+            model.check(step.gate, step.policy, step.now)
+        elif step.op == "clear" and step.gate is not None:
+            model.clear(step.gate)
+        elif step.op == "clear_all":
+            model.clear_all()
+        else:
+            model.failing = step.op == "store_fail"
+        after[step.index] = sorted(t for t, _ in model.events.get(key, []))
+    return after
 
 
 def describe_step(step: Step) -> str:
