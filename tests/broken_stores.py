@@ -1,7 +1,7 @@
-"""Stores for testing the stateful model (targets ``py:tests.broken_stores:NAME``).
+"""Stores for testing the suite (targets ``py:tests.broken_stores:NAME``).
 
 ``ListStore`` is correct and plain; ``EagerHousekeeping`` is correct too, dropping every event the
-moment RET-4 allows. The others are broken in ways every hand-written vector misses, and only a
+moment RET-4 allows; ``YieldingStore`` is a correct store whose checks overlap under threads. The others are broken in ways every hand-written vector misses, and only a
 longer sequence shows: each subclass changes one thing and says what.
 """
 
@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import bisect
 import math
+import time
 
-from actiongate import Gate, Policy
+from actiongate import Gate, MemoryStore, Policy
 
 
 class ListStore:
@@ -172,3 +173,24 @@ class HousekeepingByFirstWindow(ListStore):
     def clear_all(self) -> None:
         super().clear_all()
         self.windows.clear()
+
+
+class YieldingStore:
+    """A correct store with wide calls: yields the GIL around each atomic MemoryStore check."""
+
+    def __init__(self) -> None:
+        self.store = MemoryStore()
+
+    def check_and_reserve(
+        self, gate: Gate, now: float, policy: Policy
+    ) -> tuple[int, bool, float | None]:
+        time.sleep(0)
+        reply = self.store.check_and_reserve(gate, now, policy)
+        time.sleep(0)
+        return reply
+
+    def clear(self, gate: Gate) -> None:
+        self.store.clear(gate)
+
+    def clear_all(self) -> None:
+        self.store.clear_all()

@@ -24,6 +24,8 @@ from actiongate_conformance.concurrency import (
 from actiongate_conformance.faults import FaultyStore
 from actiongate_conformance.linearizability import check_history, step
 
+from .broken_stores import YieldingStore
+
 GATES = [Gate("atomicity", "check", principal) for principal in ("a", "b", "c")]
 POLICIES = [
     Policy(max_calls=5, window=0.05),
@@ -50,27 +52,6 @@ class ReadThenWriteStore:
 
     def clear_all(self) -> None:
         self.events.clear()
-
-
-class YieldingStore:
-    """A correct store with wide calls: yields the GIL around each atomic MemoryStore check."""
-
-    def __init__(self) -> None:
-        self.store = MemoryStore()
-
-    def check_and_reserve(
-        self, gate: Gate, now: float, policy: Policy
-    ) -> tuple[int, bool, float | None]:
-        time.sleep(0)
-        reply = self.store.check_and_reserve(gate, now, policy)
-        time.sleep(0)
-        return reply
-
-    def clear(self, gate: Gate) -> None:
-        self.store.clear(gate)
-
-    def clear_all(self) -> None:
-        self.store.clear_all()
 
 
 class RecordsThenFails(FaultyStore):

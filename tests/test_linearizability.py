@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 from collections.abc import Hashable
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from actiongate import Gate, MemoryStore, Policy
+from actiongate import Gate, Policy
 from actiongate_conformance.concurrency import record_threads
 from actiongate_conformance.linearizability import (
     DecisionFields,
@@ -26,6 +25,8 @@ from actiongate_conformance.linearizability import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from .broken_stores import YieldingStore
 
 G = ("n", "a", "p")
 ONE = {"max_calls": 1, "window": 60.0, "cooldown": 0.0}
@@ -251,34 +252,10 @@ def test_operations_must_be_well_formed() -> None:
 # The performance target: 10,000 operations on one gate from 8 contending threads.
 
 
-class _YieldingStore:
-    """A MemoryStore that yields the GIL before and after each (atomic) check.
-
-    Like a network round trip, so that every check overlaps those of the other threads.
-    """
-
-    def __init__(self) -> None:
-        self.store = MemoryStore()
-
-    def check_and_reserve(
-        self, gate: Gate, now: float, policy: Policy
-    ) -> tuple[int, bool, float | None]:
-        time.sleep(0)
-        reply = self.store.check_and_reserve(gate, now, policy)
-        time.sleep(0)
-        return reply
-
-    def clear(self, gate: Gate) -> None:
-        self.store.clear(gate)
-
-    def clear_all(self) -> None:
-        self.store.clear_all()
-
-
 @pytest.mark.slow
 def test_ten_thousand_operations_on_one_gate(capsys: pytest.CaptureFixture[str]) -> None:
     history = record_threads(
-        _YieldingStore(),
+        YieldingStore(),
         [Gate("bench", "linearizability", "one-gate")],
         [Policy(max_calls=4, window=0.02), Policy(max_calls=6, window=0.03, cooldown=0.001)],
         threads=8,
