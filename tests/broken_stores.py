@@ -1,8 +1,10 @@
 """Stores for testing the suite (targets ``py:tests.broken_stores:NAME``).
 
 ``ListStore`` is correct and plain; ``EagerHousekeeping`` is correct too, dropping every event the
-moment RET-4 allows; ``YieldingStore`` is a correct store whose checks overlap under threads. The others are broken in ways every hand-written vector misses, and only a
-longer sequence shows: each subclass changes one thing and says what.
+moment RET-4 allows; ``YieldingStore`` is a correct store whose checks overlap under threads.
+``ReadThenWriteStore`` (not atomic) and ``RecordsThenFails`` (records a failed check) pass every
+vector and are caught by the atomicity and fault checks. The others are broken in ways every
+hand-written vector misses, and only a longer sequence shows: each changes one thing, says what.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ from __future__ import annotations
 import bisect
 import math
 import time
+from typing import Any
 
 from actiongate import Gate, MemoryStore, Policy
+from actiongate_conformance.faults import FaultyStore
+from actiongate_conformance.linearizability import step
 
 
 class ListStore:
@@ -194,3 +199,38 @@ class YieldingStore:
 
     def clear_all(self) -> None:
         self.store.clear_all()
+
+
+class ReadThenWriteStore:
+    """Not atomic: reads a gate's events, decides, yields the GIL, then writes them back."""
+
+    def __init__(self) -> None:
+        self.events: dict[Gate, tuple[float, ...]] = {}
+
+    def check_and_reserve(
+        self, gate: Gate, now: float, policy: Policy
+    ) -> tuple[int, bool, float | None]:
+        events, result = step(self.events.get(gate, ()), now, policy.to_dict())
+        time.sleep(0)  # another thread reads the same state here
+        self.events[gate] = events
+        return result.calls_in_window, result.status == "ALLOW", result.time_since_last
+
+    def clear(self, gate: Gate) -> None:
+        self.events.pop(gate, None)
+
+    def clear_all(self) -> None:
+        self.events.clear()
+
+
+class RecordsThenFails(FaultyStore):
+    """Breaks ERR-2: when failing, it commits the check and only then raises."""
+
+    def check_and_reserve(self, gate: Gate, now: float, policy: Policy) -> Any:
+        reply = self.store.check_and_reserve(gate, now, policy)
+        self._guard("check_and_reserve")
+        return reply
+
+
+def records_then_fails() -> RecordsThenFails:
+    """RecordsThenFails over a MemoryStore, as a ``py:`` target's factory."""
+    return RecordsThenFails(MemoryStore())

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -21,46 +20,15 @@ from actiongate_conformance.concurrency import (
     record_threads,
     run_faults,
 )
-from actiongate_conformance.faults import FaultyStore
-from actiongate_conformance.linearizability import check_history, step
+from actiongate_conformance.linearizability import check_history
 
-from .broken_stores import YieldingStore
+from .broken_stores import ReadThenWriteStore, RecordsThenFails, YieldingStore
 
 GATES = [Gate("atomicity", "check", principal) for principal in ("a", "b", "c")]
 POLICIES = [
     Policy(max_calls=5, window=0.05),
     Policy(max_calls=3, window=0.02, cooldown=0.002, on_store_error=StoreErrorMode.FAIL_OPEN),
 ]
-
-
-class ReadThenWriteStore:
-    """Not atomic: reads a gate's events, decides, yields the GIL, then writes them back."""
-
-    def __init__(self) -> None:
-        self.events: dict[Gate, tuple[float, ...]] = {}
-
-    def check_and_reserve(
-        self, gate: Gate, now: float, policy: Policy
-    ) -> tuple[int, bool, float | None]:
-        events, result = step(self.events.get(gate, ()), now, policy.to_dict())
-        time.sleep(0)  # another thread reads the same state here
-        self.events[gate] = events
-        return result.calls_in_window, result.status == "ALLOW", result.time_since_last
-
-    def clear(self, gate: Gate) -> None:
-        self.events.pop(gate, None)
-
-    def clear_all(self) -> None:
-        self.events.clear()
-
-
-class RecordsThenFails(FaultyStore):
-    """Breaks ERR-2: when failing, it commits the check and only then raises."""
-
-    def check_and_reserve(self, gate: Gate, now: float, policy: Policy) -> Any:
-        reply = self.store.check_and_reserve(gate, now, policy)
-        self._guard("check_and_reserve")
-        return reply
 
 
 # RES-1 under threads.

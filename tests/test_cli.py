@@ -216,3 +216,22 @@ def test_run_on_embedded_fakeredis() -> None:
     code, out, err = call("run", "--target", "fakeredis://", "--examples", "10", "--seed", "1")
     assert code == 0, out[-2000:] + err
     assert "CONFORMING: 150 passed" in out
+
+
+def test_atomicity_catches_a_store_that_reads_then_writes() -> None:
+    code, out, _ = call(
+        "run", "--target", "py:tests.broken_stores:ReadThenWriteStore", "--examples", "0"
+    )
+    assert code == 1
+    assert "CONFORMING: 150 passed" in out  # every vector passes one check at a time
+    assert "concurrent checks NOT LINEARIZABLE" in out
+    assert "not linearizable. No order of these" in out
+
+
+def test_fault_checks_catch_a_store_that_records_a_failed_check() -> None:
+    target = "py:tests.broken_stores:records_then_fails"
+    code, out, _ = call("run", "--target", target, "--examples", "0")
+    assert code == 1
+    assert "concurrent checks linearizable" in out
+    assert "injected store faults MISHANDLED" in out
+    assert "(ERR-2)" in out

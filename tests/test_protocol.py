@@ -126,7 +126,7 @@ def test_declared_failures_pass_the_verdict_and_stale_ones_fail_it(
         "        return count, allowed, age\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    target = ["run", "--target", "py:buggy_store:OffByOne", "--examples", "0"]
+    target = ["run", "--target", "py:buggy_store:OffByOne", "--examples", "0", "--atomicity", "0"]
     skip = tmp_path / "skip.json"
     code, out, _ = call(*target, "--write-skip", str(skip))
     assert code == 1

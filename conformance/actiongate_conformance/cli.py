@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import _data
+from .atomicity import run_atomicity
 from .report import (
     first_problem,
     json_report,
@@ -86,6 +87,14 @@ def _parser() -> argparse.ArgumentParser:
         "skipped with --select or --vectors)",
     )
     run_command.add_argument(
+        "--atomicity",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="about N concurrent checks, checked for linearizability, then injected store "
+        "faults (default 2000; 0 skips; skipped with --select or --vectors)",
+    )
+    run_command.add_argument(
         "--seed", type=int, metavar="N", help="seed of the stateful model (default: drawn, shown)"
     )
     run_command.add_argument(
@@ -146,13 +155,14 @@ def _run(options: argparse.Namespace, stdout: TextIO) -> int:
         raise VectorError(f"no vector matches {', '.join(options.select)}")
     known = load_skip_file(options.skip) if options.skip else None
     target = target_from_string(options.target, timeout=options.timeout)
-    stateful = None
+    stateful = atomicity = None
+    whole_suite = not (options.vectors or options.select)
     try:
         smoke(target)
         with _progress_bar(len(vectors)) as progress:
             report = run_vectors(target, vectors, known, progress)
-        # The model runs after the whole suite's vectors, not after a chosen few.
-        if options.examples > 0 and not (options.vectors or options.select):
+        # The model and the atomicity checks follow the whole suite, not a chosen few vectors.
+        if options.examples > 0 and whole_suite:
             stateful = run_stateful(
                 target,
                 options.examples,
@@ -163,18 +173,26 @@ def _run(options: argparse.Namespace, stdout: TextIO) -> int:
             )
     finally:
         target.close()
+    if options.atomicity > 0 and whole_suite:
+        atomicity = run_atomicity(options.target, options.atomicity)
     print(terminal_report(report, options.target, target.hello["implementation"]), file=stdout)
     if stateful is not None:
         print(f"\n{stateful_summary(stateful)}", file=stdout)
+    if atomicity is not None:
+        print(f"\n{atomicity.summary()}", file=stdout)
     if options.json:
-        document = json_report(report, options.target, target.hello, stateful)
+        document = json_report(report, options.target, target.hello, stateful, atomicity)
         _write(options.json, json.dumps(document, indent=2))
     if options.junit:
         _write(options.junit, junit_xml(report, options.target))
     if options.write_skip:
         failures = [(o.vector.id, first_problem(o)) for o in report.bad]
         _write(options.write_skip, json.dumps(skip_file_for(failures), indent=2))
-    conforming = report.verdict != "not_conforming" and (stateful is None or stateful.passed)
+    conforming = (
+        report.verdict != "not_conforming"
+        and (stateful is None or stateful.passed)
+        and (atomicity is None or atomicity.passed)
+    )
     return EXIT_OK if conforming else EXIT_FAIL
 
 

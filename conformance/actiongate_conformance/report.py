@@ -14,6 +14,7 @@ from .runner import BAD, DECLARED, ERROR, FAIL, PASS, SKIP, STALE, Outcome, Repo
 from .vectors import ExpectedDecision, ExpectedError, Step, Vector
 
 if TYPE_CHECKING:
+    from .atomicity import AtomicityResult
     from .stateful import StatefulResult  # stateful.py prints its timelines with this module
 
 __all__ = [
@@ -199,8 +200,12 @@ def json_report(
     target: str,
     hello: dict[str, Any],
     stateful: StatefulResult | None = None,
+    atomicity: AtomicityResult | None = None,
 ) -> dict[str, Any]:
     """The report of spec/report.schema.json."""
+    failed_later = (stateful is not None and not stateful.passed) or (
+        atomicity is not None and not atomicity.passed
+    )
     digest = hashlib.sha256(
         "\n".join(outcome.vector.digest for outcome in report.outcomes).encode()
     ).hexdigest()
@@ -212,9 +217,7 @@ def json_report(
         "implementation": hello.get("implementation", {}),
         "capabilities": sorted(hello.get("capabilities", [])),
         "vectors_digest": f"sha256:{digest}",
-        "verdict": (
-            "not_conforming" if stateful is not None and not stateful.passed else report.verdict
-        ),
+        "verdict": "not_conforming" if failed_later else report.verdict,
         "stateful": None
         if stateful is None
         else {
@@ -224,6 +227,7 @@ def json_report(
             "vector": None if stateful.vector is None else str(stateful.vector),
             "rerun": stateful.rerun,
         },
+        "atomicity": None if atomicity is None else atomicity.to_dict(),
         "counts": {
             result: report.count(result) for result in (PASS, FAIL, ERROR, SKIP, DECLARED, STALE)
         },

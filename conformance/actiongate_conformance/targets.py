@@ -21,7 +21,7 @@ from actiongate import ConfigurationError, store_from_url
 from .adapter import ReferenceAdapter
 from .protocol import Connection, HarnessError, InProcessTransport, SubprocessTransport
 
-__all__ = ["Target", "TargetError", "target_from_string"]
+__all__ = ["Target", "TargetError", "store_factory", "target_from_string"]
 
 Target = Connection
 
@@ -32,27 +32,35 @@ class TargetError(Exception):
 
 def target_from_string(spec: str, timeout: float = 10.0) -> Connection:
     """The running target ``spec`` names; raises TargetError when it cannot run."""
-    if spec.startswith("cmd:"):
+    factory = store_factory(spec)
+    if factory is None:
         command = spec[4:].strip()
         open_transport: Callable[[], Any] = lambda: SubprocessTransport(command)  # noqa: E731
-    elif spec.startswith("py:"):
-        factory = _checked(_import_factory(spec[3:]), spec)
-        open_transport = lambda: _in_process(ReferenceAdapter(factory, name=spec))  # noqa: E731
     else:
-        try:
-            store_from_url(spec).clear_all()
-        except ConfigurationError as error:
-            raise TargetError(f"{error}; or use py:module:callable or cmd:PROGRAM") from None
-        except Exception as error:
-            raise TargetError(f"{spec}: the store is unreachable: {error}") from None
-        name = f"actiongate reference ({spec})"
-        open_transport = lambda: _in_process(  # noqa: E731
-            ReferenceAdapter(lambda: store_from_url(spec), name=name)
-        )
+        name = spec if spec.startswith("py:") else f"actiongate reference ({spec})"
+        open_transport = lambda: _in_process(ReferenceAdapter(factory, name=name))  # noqa: E731
     try:
         return Connection(open_transport, timeout=timeout)
     except HarnessError as error:
         raise TargetError(f"{spec}: {error.explain()}") from None
+
+
+def store_factory(spec: str) -> Callable[[], Any] | None:
+    """What makes a fresh store of an in-process target; None for a ``cmd:`` program.
+
+    Raises TargetError when the target names nothing, or its store cannot be made or reached.
+    """
+    if spec.startswith("cmd:"):
+        return None
+    if spec.startswith("py:"):
+        return _checked(_import_factory(spec[3:]), spec)
+    try:
+        store_from_url(spec).clear_all()
+    except ConfigurationError as error:
+        raise TargetError(f"{error}; or use py:module:callable or cmd:PROGRAM") from None
+    except Exception as error:
+        raise TargetError(f"{spec}: the store is unreachable: {error}") from None
+    return lambda: store_from_url(spec)
 
 
 def _in_process(adapter: ReferenceAdapter) -> InProcessTransport:
