@@ -228,3 +228,22 @@ def test_the_fast_decision_check_never_accepts_what_the_schema_rejects(
     schema_valid = not list(_data.validator("decision").iter_errors(decision))
     if plainly_valid_decision(decision):
         assert schema_valid, decision
+
+
+def test_a_port_with_the_burst_capability_has_its_atomicity_checked() -> None:
+    code, out, _ = call("run", "--target", f"{BROKEN} noisy", "--examples", "0")
+    assert code == 0, out[-2000:]
+    assert "atomicity: 2000 concurrent checks linearizable (40 bursts of 50" in out
+
+
+def test_a_port_whose_store_is_not_atomic_fails_by_its_bursts() -> None:
+    code, out, _ = call("run", "--target", f"{BROKEN} racy", "--examples", "0")
+    assert code == 1
+    assert "CONFORMING: 150 passed" in out  # one check at a time it is right
+    assert "concurrent checks NOT LINEARIZABLE" in out
+
+
+def test_a_port_without_bursts_is_reported_as_not_checked() -> None:
+    code, out, _ = call("run", "--target", EXAMPLE, "--examples", "0")
+    assert code == 0
+    assert "atomicity: not checked; the port does not declare the burst capability" in out

@@ -7,7 +7,10 @@ example ``cmd:`` adapter, so the runner has one code path whatever the target.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
+import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -55,7 +58,8 @@ class ReferenceAdapter:
         self._reset()
 
     def capabilities(self) -> list[str]:
-        return ["store_faults"]
+        # Bursts run on threads, so they need a store with a sync check_and_reserve.
+        return ["store_faults"] if self._faulty.is_async else ["store_faults", "burst"]
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "version": __version__, "language": "python"}
@@ -76,6 +80,8 @@ class ReferenceAdapter:
         op = request.get("op")
         if op == "check":
             return self._check(request)
+        if op == "burst" and not self._faulty.is_async:
+            return self._burst(request)
         if op == "hello":
             return {
                 "protocol": PROTOCOL_VERSION,
@@ -125,6 +131,41 @@ class ReferenceAdapter:
         except InvalidInput as error:
             return _error(error.kind, error.field, str(error))
         return {"decision": decision.to_dict()}
+
+    def _burst(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """``count`` threads check one gate at once, each at the next time of a shared counter."""
+        try:
+            gate = Gate.from_dict(request["gate"])
+            policy = Policy.from_dict(request["policy"])
+            count, start, step = int(request["count"]), float(request["start"]), request["step"]
+        except (InvalidInput, KeyError, TypeError, ValueError) as error:
+            return _error("bad_request", None, f"bad burst request: {error}")
+        local = threading.local()
+        engine = Engine(store=self._faulty, clock=lambda: local.now)
+        counter = itertools.count()
+        lock = threading.Lock()
+        barrier = threading.Barrier(count)
+        results: list[dict[str, Any]] = [{} for _ in range(count)]
+
+        def one(index: int) -> None:
+            barrier.wait()
+            invoked = time.monotonic_ns()
+            with lock:  # the k-th invocation takes the k-th time
+                local.now = start + next(counter) * step
+            decision = engine.check(gate, policy)
+            results[index] = {
+                "now": local.now,
+                "invoke_ns": invoked,
+                "return_ns": time.monotonic_ns(),
+                "decision": decision.to_dict(),
+            }
+
+        threads = [threading.Thread(target=one, args=(index,)) for index in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return {"burst": results}
 
     def _engine_clear(self, gate: Gate) -> Any:
         if self._faulty.is_async:

@@ -17,8 +17,9 @@ from typing import Any
 from actiongate import Gate, Policy, StoreErrorMode
 
 from .concurrency import record_processes, record_threads, run_faults
-from .linearizability import check_history
-from .targets import store_factory
+from .linearizability import History, Operation, check_history, fields_from_record
+from .protocol import Connection, HarnessError
+from .targets import TargetError, store_factory
 
 __all__ = ["AtomicityResult", "run_atomicity"]
 
@@ -30,6 +31,8 @@ POLICIES = (
     Policy(max_calls=3, window=0.02, cooldown=0.002, on_store_error=StoreErrorMode.FAIL_OPEN),
 )
 THREADS = 8
+BURST = 50  # checks a port runs at once
+START, STEP = 1000.0, 0.001  # the times of a port's checks, as the thread drivers use
 PROCESSES = 2
 SHARED_SCHEMES = ("redis://", "rediss://", "redis+cluster://", "rediss+cluster://")
 
@@ -76,11 +79,15 @@ class AtomicityResult:
         return "\n".join([text, *self.details])
 
 
-def run_atomicity(spec: str, checks: int) -> AtomicityResult:
-    """About ``checks`` concurrent checks, then the fault cases, against the target ``spec``."""
+def run_atomicity(spec: str, checks: int, target: Connection) -> AtomicityResult:
+    """About ``checks`` concurrent checks, then the fault cases, against the target ``spec``.
+
+    An in-process target is driven through fresh stores of its own; a ``cmd:`` port through
+    ``target``, by bursts, if it declares the capability.
+    """
     factory = store_factory(spec)
     if factory is None:
-        return AtomicityResult(notes=["cmd: targets need the protocol's burst capability"])
+        return _bursts(target, checks)
     store = factory()
     if inspect.iscoroutinefunction(getattr(store, "check_and_reserve", None)):
         return AtomicityResult(notes=["async stores are not driven by threads yet"])
@@ -110,4 +117,53 @@ def run_atomicity(spec: str, checks: int) -> AtomicityResult:
         details=details,
         notes=notes,
         faults=faults.to_dict()["faults"],
+    )
+
+
+def _bursts(target: Connection, checks: int) -> AtomicityResult:
+    """A port's own concurrent checks (capability ``burst``), checked like a thread history."""
+    if "burst" not in target.capabilities:
+        return AtomicityResult(notes=["the port does not declare the burst capability"])
+    target.request({"op": "reset"})
+    operations: list[Operation] = []
+    rounds = max(1, checks // BURST)
+    for index in range(rounds):
+        gate, policy = GATES[index % len(GATES)], POLICIES[index % len(POLICIES)]
+        try:
+            answer = target.request(
+                {
+                    "op": "burst",
+                    "gate": gate.to_dict(),
+                    "policy": policy.to_dict(),
+                    "count": BURST,
+                    "start": START + len(operations) * STEP,
+                    "step": STEP,
+                }
+            )
+        except HarnessError as fault:
+            return AtomicityResult(checks=len(operations), linearizable=False,
+                                   details=[fault.explain()])  # fmt: skip
+        if "burst" not in answer:
+            raise TargetError(f"the port declared burst but answered {answer}")
+        for number, check in enumerate(answer["burst"]):
+            operations.append(
+                Operation(
+                    process=index * BURST + number,
+                    invoke_ns=check["invoke_ns"],
+                    return_ns=check["return_ns"],
+                    gate=(gate.namespace, gate.action, gate.principal),
+                    policy=policy.to_dict(),
+                    now=check["now"],
+                    result=fields_from_record(check["decision"]),
+                )
+            )
+    verdict = check_history(History(tuple(operations), description=f"{rounds} bursts"))
+    return AtomicityResult(
+        checks=len(operations),
+        linearizable=verdict.ok,
+        details=[] if verdict.ok else [verdict.explain()],
+        notes=[
+            f"{rounds} bursts of {BURST} checks run by the port; store faults are covered by "
+            "the store-error vectors"
+        ],
     )

@@ -171,10 +171,10 @@ def _run(options: argparse.Namespace, stdout: TextIO) -> int:
                 options.budget,
                 target_spec=options.target,
             )
+        if options.atomicity > 0 and whole_suite:
+            atomicity = run_atomicity(options.target, options.atomicity, target)
     finally:
         target.close()
-    if options.atomicity > 0 and whole_suite:
-        atomicity = run_atomicity(options.target, options.atomicity)
     print(terminal_report(report, options.target, target.hello["implementation"]), file=stdout)
     if stateful is not None:
         print(f"\n{stateful_summary(stateful)}", file=stdout)

@@ -1,18 +1,24 @@
 """A deliberately broken adapter: correct until a check outside the smoke test, then MODE.
 
 Usage: python broken.py MODE, with MODE one of crash, hang, garbage, bad_decision, wrong_id,
-wrong_protocol, always_allow, noisy (correct, but chatty on stderr).
+wrong_protocol, always_allow, noisy (correct, but chatty on stderr), racy (a store that reads,
+yields, then writes: right one check at a time, wrong under the burst capability).
 """
 
 import json
 import sys
 import time
+from pathlib import Path
 
 from actiongate import MemoryStore
 from actiongate_conformance.adapter import ReferenceAdapter
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for tests.*
+from tests.broken_stores import ReadThenWriteStore
+
 mode = sys.argv[1]
-adapter = ReferenceAdapter(MemoryStore, name=f"broken ({mode})")
+store = ReadThenWriteStore if mode == "racy" else MemoryStore
+adapter = ReferenceAdapter(store, name=f"broken ({mode})")
 
 for line in sys.stdin:
     request = json.loads(line)
