@@ -7,6 +7,8 @@ script cache, a script error, and replies no check could have produced.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -23,10 +25,15 @@ from actiongate import (
     StoreErrorMode,
     store_from_url,
 )
-from actiongate.stores.redis import AsyncRedisStore, RedisStore, async_store_from_redis_url
+from actiongate.stores.redis import (
+    AsyncRedisStore,
+    RedisStore,
+    async_store_from_redis_url,
+    store_from_redis_url,
+)
 
 from .conftest import ManualClock
-from .redis_servers import Backend, free_port
+from .redis_servers import NEEDS_REAL_REDIS, Backend, free_port
 
 GATE = Gate("n", "a", "p")
 CLOSED = Policy(max_calls=5, window=60)
@@ -103,6 +110,36 @@ def test_a_redis_killed_mid_run_fails_closed_or_open_then_recovers(
     assert engine.check(GATE, CLOSED).calls_in_window == 2
     store.clear_all()
     store.close()
+
+
+def test_a_paused_redis_times_out_and_the_late_write_is_at_most_one_event(
+    restartable_redis: Backend,
+) -> None:
+    # SIGSTOP: the server holds the connection but answers nothing, so the check times out
+    # (ERR-1). The request is still queued: once the server runs again it may carry it out, so
+    # the outcome was unknown (ERR-3): at most one event for that check, never more.
+    if restartable_redis.server is None or restartable_redis.server.process is None:
+        pytest.skip(NEEDS_REAL_REDIS)
+    pid = restartable_redis.server.process.pid
+    store = restartable_redis.store(socket_timeout="0.3")
+    engine = Engine(store, clock=ManualClock(1.0))
+    policy = Policy(max_calls=10, window=None, on_store_error=StoreErrorMode.FAIL_OPEN)
+    assert engine.check(GATE, policy).calls_in_window == 1
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        paused = engine.check(GATE, policy)
+        assert time.monotonic() - started < 2
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert_store_error(paused, Status.ALLOW)
+    after = store_from_redis_url(restartable_redis.url_with(prefix=store.prefix))
+    decision = Engine(after, clock=ManualClock(2.0)).check(GATE, policy)
+    assert decision.reason is None
+    assert decision.calls_in_window in (2, 3)  # the paused check recorded nothing, or one event
+    store.clear_all()
+    store.close()
+    after.close()
 
 
 def test_an_async_store_survives_a_restart_too(restartable_redis: Backend) -> None:
