@@ -124,30 +124,9 @@ def record_threads(
     for gate in gates:
         engine.clear(gate)
     barrier = threading.Barrier(threads)
-    records: list[list[_Raw]] = [[] for _ in range(threads)]
-    workers = [
-        threading.Thread(
-            target=_worker,
-            kwargs={
-                "engine": engine,
-                "local": local,
-                "clock": clock,
-                "wait": barrier.wait,
-                "thread": t,
-                "process": t,
-                "gates": gates,
-                "policies": policy_list,
-                "checks": checks_per_thread,
-                "out": records[t],
-            },
-            name=f"actiongate-conformance-{t}",
-        )
-        for t in range(threads)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    records = _run_threads(
+        engine, local, clock, barrier.wait, threads, 0, gates, policy_list, checks_per_thread
+    )
     return _history(itertools.chain.from_iterable(records), gates, policy_list, description)
 
 
@@ -357,6 +336,45 @@ def record_processes(
     return _history(raw, gates, policy_list, description)
 
 
+def _run_threads(  # noqa: PLR0917 - the one place both drivers start their threads
+    engine: Engine,
+    local: threading.local,
+    clock: Callable[[], float],
+    wait: Callable[[], object],
+    threads: int,
+    first_process: int,
+    gates: Sequence[Gate],
+    policies: Sequence[Policy],
+    checks: int,
+) -> list[list[_Raw]]:
+    """``threads`` workers over one engine; their records, thread by thread."""
+    records: list[list[_Raw]] = [[] for _ in range(threads)]
+    workers = [
+        threading.Thread(
+            target=_worker,
+            kwargs={
+                "engine": engine,
+                "local": local,
+                "clock": clock,
+                "wait": wait,
+                "thread": t,
+                "process": first_process + t,
+                "gates": gates,
+                "policies": policies,
+                "checks": checks,
+                "out": records[t],
+            },
+            name=f"actiongate-conformance-{first_process + t}",
+        )
+        for t in range(threads)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return records
+
+
 def _process_main(
     store_url: str,
     gate_keys: list[tuple[str, str, str]],
@@ -379,29 +397,9 @@ def _process_main(
         store = store_from_url(store_url)
         engine = Engine(store, clock=lambda: float(local.now))
         clock = _CounterClock(counter, start, step)
-        out: list[list[_Raw]] = [[] for _ in range(threads)]
-        workers = [
-            threading.Thread(
-                target=_worker,
-                kwargs={
-                    "engine": engine,
-                    "local": local,
-                    "clock": clock,
-                    "wait": barrier.wait,
-                    "thread": t,
-                    "process": index * threads + t,
-                    "gates": gates,
-                    "policies": policies,
-                    "checks": checks,
-                    "out": out[t],
-                },
-            )
-            for t in range(threads)
-        ]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
+        out = _run_threads(
+            engine, local, clock, barrier.wait, threads, index * threads, gates, policies, checks
+        )
         _close(store)
         # Exceptions do not always pickle; escaped ones travel as RuntimeErrors with their text.
         payload = [
