@@ -18,6 +18,7 @@ from referencing import Registry, Resource
 
 __all__ = [
     "clause_ids",
+    "clause_titles",
     "data_root",
     "schema",
     "schema_registry",
@@ -27,6 +28,12 @@ __all__ = [
 ]
 
 _CLAUSE = re.compile(r"^\*\*([A-Z]+-[0-9]+)\.\*\*", re.MULTILINE)
+# A section heading ("## 2. Time"), or a clause with its name if it has one ("*Retention.*").
+_TITLED = re.compile(
+    r"^## [0-9]+\. (?P<section>.+)$"
+    r"|^\*\*(?P<clause>[A-Z]+-[0-9]+)\.\*\* (?:\*(?P<name>[^*]+)\.\*)?",
+    re.MULTILINE,
+)
 
 
 @functools.cache
@@ -51,6 +58,19 @@ def semantics_text() -> str:
 def clause_ids() -> tuple[str, ...]:
     """Every clause ID SEMANTICS.md defines (a line opening with ``**ID.**``), in order."""
     return tuple(_CLAUSE.findall(semantics_text()))
+
+
+@functools.cache
+def clause_titles() -> dict[str, str]:
+    """Each clause ID to a few words: its name in SEMANTICS.md, else its section's title."""
+    titles: dict[str, str] = {}
+    section = ""
+    for match in _TITLED.finditer(semantics_text()):
+        if match["section"]:
+            section = match["section"].strip()
+        else:
+            titles[match["clause"]] = match["name"] or section
+    return titles
 
 
 def vector_files() -> list[Path]:

@@ -1,4 +1,4 @@
-"""The ``actiongate-conformance`` command: run, list, validate, explain.
+"""The ``actiongate-conformance`` command: run, list, validate, explain, report.
 
 ``run(arguments, stdout, stderr)`` is the whole program, so tests call it with streams. Exit
 codes: 0 conforming (or a clean listing), 1 not conforming or invalid files, 2 the target could
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -18,6 +19,7 @@ from typing import Any, TextIO
 
 from . import _data
 from .atomicity import run_atomicity
+from .matrix import MatrixError, load_column, markdown, page
 from .report import (
     first_problem,
     json_report,
@@ -124,6 +126,25 @@ def _parser() -> argparse.ArgumentParser:
 
     explain = commands.add_parser("explain", help="print a vector as a timeline")
     explain.add_argument("vector_id")
+
+    report = commands.add_parser(
+        "report",
+        help="put run reports (run --json) side by side: a compatibility matrix",
+        description="Clauses as rows, reports as columns; failing cells link to the vectors. "
+        "A --md file that holds the lines <!-- compatibility-matrix --> and "
+        "<!-- /compatibility-matrix --> gets the table between them (a README); any other "
+        "is written whole.",
+    )
+    report.add_argument("reports", nargs="+", type=Path, metavar="RESULTS.json")
+    report.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="column labels, in the order of the reports (default: the implementation's name)",
+    )
+    report.add_argument("--md", action="append", type=Path, default=[], metavar="FILE")
+    report.add_argument("--html", type=Path, metavar="FILE")
     return parser
 
 
@@ -135,9 +156,15 @@ def run(arguments: Sequence[str], stdout: TextIO, stderr: TextIO) -> int:
     except SystemExit as exit_:
         return EXIT_OK if exit_.code == 0 else EXIT_ERROR
     try:
-        command = {"run": _run, "list": _list, "validate": _validate, "explain": _explain}
+        command = {
+            "run": _run,
+            "list": _list,
+            "validate": _validate,
+            "explain": _explain,
+            "report": _report,
+        }
         return command[options.command](options, stdout)
-    except (TargetError, VectorError, FileNotFoundError) as error:
+    except (TargetError, VectorError, MatrixError, FileNotFoundError) as error:
         if options.debug:
             traceback.print_exc(file=stderr)
         print(f"actiongate-conformance: error: {error}", file=stderr)
@@ -288,3 +315,43 @@ def _explain(options: argparse.Namespace, stdout: TextIO) -> int:
                     print("  " + line, file=stdout)
                 return EXIT_OK
     raise VectorError(f"no vector has the id {options.vector_id!r}")
+
+
+MATRIX_BEGIN, MATRIX_END = "<!-- compatibility-matrix -->", "<!-- /compatibility-matrix -->"
+
+
+def _report(options: argparse.Namespace, stdout: TextIO) -> int:
+    if len(options.label) > len(options.reports):
+        raise MatrixError(f"{len(options.label)} labels for {len(options.reports)} reports")
+    labels = options.label + [None] * (len(options.reports) - len(options.label))
+    columns = [
+        load_column(path, label) for path, label in zip(options.reports, labels, strict=True)
+    ]
+    if not options.md and not options.html:
+        print(markdown(columns), file=stdout, end="")
+        return EXIT_OK
+    embedding = {path for path in options.md if _has_markers(path)}
+    whole = [path for path in options.md if path not in embedding]
+    for path in whole:
+        _write(path, markdown(columns).rstrip("\n"))
+    if options.html:
+        _write(options.html, page(columns).rstrip("\n"))
+    for path in embedding:
+        # The embedded table links to a whole document written by this same command.
+        details = whole[0] if whole else options.html
+        link = "" if details is None else os.path.relpath(details, path.parent)
+        text = path.read_text(encoding="utf-8")
+        before, rest = text.split(MATRIX_BEGIN, 1)
+        after = rest.split(MATRIX_END, 1)[1]
+        table = markdown(columns, details=link.replace(os.sep, "/"))
+        path.write_text(f"{before}{MATRIX_BEGIN}\n{table}{MATRIX_END}{after}", encoding="utf-8")
+    for path in [*options.md, *([options.html] if options.html else [])]:
+        print(f"wrote {path}", file=stdout)
+    return EXIT_OK
+
+
+def _has_markers(path: Path) -> bool:
+    if not path.exists():
+        return False
+    text = path.read_text(encoding="utf-8")
+    return MATRIX_BEGIN in text and MATRIX_END in text.split(MATRIX_BEGIN, 1)[1]

@@ -13,6 +13,8 @@ and a float that JSON cannot carry exactly could not slip through.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -71,6 +73,10 @@ def _import_factory(path: str) -> Callable[[], Any]:
     module_name, _, attribute = path.partition(":")
     if not module_name or not attribute:
         raise TargetError(f"py:{path} must be py:package.module:callable")
+    # As `python -m` does, look in the current directory first: a vendor runs the suite from
+    # their project and names their module (the console script alone would not find it).
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except Exception as error:
