@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -91,6 +92,24 @@ def test_a_buggy_store_is_not_conforming_and_the_failure_says_where(
     assert 'status: expected "BLOCK", got "ALLOW"' in out
     assert "rerun: actiongate-conformance run --select" in out
     assert "events of this gate after it: [0.0]" in out  # what the check should have counted
+
+
+def test_the_command_finds_a_vendor_module_in_the_current_directory(tmp_path: Path) -> None:
+    """As `python -m` would: a vendor runs the suite from their project and names their module."""
+    (tmp_path / "my_store.py").write_text(
+        "from actiongate import MemoryStore\n\ndef make():\n    return MemoryStore()\n"
+    )
+    command = Path(sys.executable).with_name("actiongate-conformance")
+    finished = subprocess.run(
+        [str(command), "run", "--target", "py:my_store:make", "--select", "RET-1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert "CONFORMING" in finished.stdout
 
 
 @pytest.mark.parametrize(
