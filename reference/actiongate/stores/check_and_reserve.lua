@@ -22,9 +22,11 @@ ARGV[4]  max_calls, a decimal integer
 ARGV[5]  margin >= 0: seconds added to the key's TTL beyond the time its newest event leaves
          the window (RET-4), for rounding and for clocks that run a little slow
 
-Returns  {calls_in_window (integer, DEC-2), allowed (integer 1 or 0),
-          time_since_last (%.17g text, or false, i.e. a null reply, when R is empty; DEC-3),
-          now (%.17g text: the T used, which is the server's time when ARGV[1] is "")}
+Returns  one line of text, four fields separated by spaces:
+         "<calls_in_window> <allowed> <time_since_last> <now>": calls_in_window in decimal
+         (DEC-2); allowed 1 or 0; time_since_last as %.17g, or "-" when R is empty (DEC-3);
+         now as %.17g, the T used, which is the server's time when ARGV[1] is "".
+         One bulk string rather than an array: a client parses it in one read, not five.
 
 Cost: O(log n) in the retained events plus O(m) in the m events pruned; the set is never read
 whole (ZRANGE reads one member).
@@ -105,4 +107,6 @@ if retained > 0 then
     end
 end
 
-return {retained, allowed, time_since_last and text(time_since_last) or false, text(now)}
+return string.format(
+    "%d %d %s %s", retained, allowed, time_since_last and text(time_since_last) or "-", text(now)
+)

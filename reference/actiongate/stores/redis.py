@@ -4,10 +4,11 @@ Theory of operation
 -------------------
 Each gate is one sorted set (one key, so one hash slot: Redis Cluster safe). A check is one
 call of ``check_and_reserve.lua``, a port of ``EventLog.check`` in ``_decide.py`` that Redis runs
-atomically (RES-1); redis-py sends it by EVALSHA and loads it again on NOSCRIPT (after a
+atomically (RES-1); the store sends it by EVALSHA and loads it again on NOSCRIPT (after a
 restart or SCRIPT FLUSH). The script prunes with one ZREMRANGEBYSCORE, counts with ZCARD, reads
-only the newest event, and adds one member: O(log n) in the retained events. SEMANTICS.md
-Appendix B gives the layout, so that ports in other languages can share a Redis with this one.
+only the newest event, and adds one member: O(log n) in the retained events. Its reply is one
+line of text, which a client reads in one go. SEMANTICS.md Appendix B gives the layout, so that
+ports in other languages can share a Redis with this one.
 
 Numbers cross Python, Redis and Lua as text that reads back as the same binary64 value
 (TIME-2): ``repr(float)`` out of Python, ``%.17g`` out of Lua, ``float()`` back in Python.
@@ -38,6 +39,8 @@ twice; a client you pass in keeps whatever retry policy you gave it.
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import importlib.resources
 import importlib.util
 import math
@@ -93,6 +96,13 @@ def _require_redis() -> ModuleType:
     return redis
 
 
+def _no_script_error() -> type[Exception]:
+    # redis-py raises NoScriptError for NOSCRIPT; fakeredis raises redis-py's too.
+    exceptions: Any = importlib.import_module("redis.exceptions")
+    error: type[Exception] = exceptions.NoScriptError
+    return error
+
+
 # Keys (ID-2)
 
 
@@ -143,32 +153,26 @@ def _scan_pattern(prefix: bytes) -> bytes:
 # Replies
 
 
-def _text(value: object) -> str:
-    if isinstance(value, bytes):
-        return value.decode("ascii")
-    if isinstance(value, str):
-        return value
-    raise TypeError(f"expected text, got {value!r}")
-
-
-def _number(value: object) -> float:
-    number = float(_text(value))
+def _number(text: str) -> float:
+    number = float(text)
     if not math.isfinite(number):
-        raise ValueError(f"expected a finite number, got {value!r}")
+        raise ValueError(f"expected a finite number, got {text!r}")
     return number
 
 
 def _parse(reply: object) -> TimedReply:
-    """The script's reply as Python values, whether the client decodes responses or not."""
+    """The script's reply, ``b"<count> <allowed> <age or -> <now>"``, as Python values.
+
+    Either ``decode_responses`` setting: the reply is bytes or str.
+    """
     try:
-        if not isinstance(reply, (list, tuple)) or len(reply) != 4:
-            raise TypeError("not a list of 4")
-        count, allowed, age, now = reply
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise TypeError(f"count {count!r}")
-        if allowed not in (0, 1) or isinstance(allowed, bool):
-            raise TypeError(f"allowed {allowed!r}")
-        return count, allowed == 1, None if age is None else _number(age), _number(now)
+        text = reply.decode("ascii") if isinstance(reply, bytes) else reply
+        if not isinstance(text, str):
+            raise TypeError("not text")
+        count, allowed, age, now = text.split(" ")
+        if not (count.isascii() and count.isdigit()) or allowed not in ("0", "1"):
+            raise ValueError("count or allowed out of range")
+        return int(count), allowed == "1", None if age == "-" else _number(age), _number(now)
     except (TypeError, ValueError, UnicodeDecodeError) as error:
         # ERR-3: Redis ran the script, so the outcome is unknown; never a crash.
         raise StoreError(f"unreadable reply from the check script: {reply!r}") from error
@@ -209,7 +213,7 @@ class _RedisStoreBase:
         "_key_prefix",
         "_pattern",
         "_prefix_bytes",
-        "_script",
+        "_sha",
         "client",
         "server_time",
         "ttl_margin",
@@ -223,7 +227,9 @@ class _RedisStoreBase:
         self.client = client
         self.server_time = bool(server_time)
         self.ttl_margin = _margin(ttl_margin)
-        self._script = client.register_script(_SCRIPT)
+        # EVALSHA straight through the client: redis-py's Script wrapper costs microseconds
+        # a check (a tuple rebuild, an import, an isinstance) that a decision need not pay.
+        self._sha = hashlib.sha1(_SCRIPT.encode()).hexdigest()
 
     @property
     def prefix(self) -> str:
@@ -300,8 +306,14 @@ class RedisStore(_RedisStoreBase):
         self.client.close()
 
     def _check(self, gate: Gate, now: float | None, policy: Policy) -> TimedReply:
+        key, args = self.key(gate), _args(now, policy, self.ttl_margin)
         try:
-            reply = self._script(keys=[self.key(gate)], args=_args(now, policy, self.ttl_margin))
+            try:
+                reply = self.client.evalsha(self._sha, 1, key, *args)
+            except _no_script_error():
+                # After a restart or SCRIPT FLUSH (on a cluster, on every primary).
+                self.client.script_load(_SCRIPT)
+                reply = self.client.evalsha(self._sha, 1, key, *args)
         except Exception as error:
             raise _failure("check", error) from error
         return _parse(reply)
@@ -362,10 +374,13 @@ class AsyncRedisStore(_RedisStoreBase):
         await self.client.aclose()
 
     async def _check(self, gate: Gate, now: float | None, policy: Policy) -> TimedReply:
+        key, args = self.key(gate), _args(now, policy, self.ttl_margin)
         try:
-            reply = await self._script(
-                keys=[self.key(gate)], args=_args(now, policy, self.ttl_margin)
-            )
+            try:
+                reply = await self.client.evalsha(self._sha, 1, key, *args)
+            except _no_script_error():
+                await self.client.script_load(_SCRIPT)
+                reply = await self.client.evalsha(self._sha, 1, key, *args)
         except Exception as error:
             raise _failure("check", error) from error
         return _parse(reply)
