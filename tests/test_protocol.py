@@ -58,6 +58,15 @@ def test_a_broken_adapter_is_reported_as_an_adapter_fault_within_the_timeout(
     assert "NOT CONFORMING: 0 passed, 0 failed, 2 adapter faults" in out
 
 
+def test_a_decision_on_input_the_spec_rejects_is_a_wrong_answer_not_an_adapter_fault() -> None:
+    # Its echoes (a NaN window, a number for a gate field) cannot match the decision schema,
+    # yet the adapter answered: the runner compares the answer with the expected error.
+    code, out, err = call("run", "--target", f"{BROKEN} lenient", "--select", "POL-*")
+    assert code == 1, out + err
+    assert "adapter fault" not in out
+    assert "NOT CONFORMING: 14 passed, 30 failed\n" in out
+
+
 def test_a_noisy_but_correct_adapter_conforms() -> None:
     code, out, _ = call("run", "--target", f"{BROKEN} noisy", *TWO)
     assert code == 0, out

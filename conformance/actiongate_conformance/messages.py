@@ -44,8 +44,18 @@ def _validator(definition: str) -> Draft202012Validator:
     )
 
 
-def response_errors(response: Any) -> list[str]:
-    """Why ``response`` is not a valid protocol response; empty when it is."""
+# Where a decision echoes its check's input (DEC-4). An implementation that decides on input the
+# spec rejects must echo that input, which the decision schema cannot hold: that is a wrong
+# answer for the runner to compare (POL-5, DEC-4), not a broken adapter.
+_ECHOES = ("$.decision.gate", "$.decision.policy", "$.decision.now")
+
+
+def response_errors(response: Any, answers_check: bool = False) -> list[str]:
+    """Why ``response`` is not a valid protocol response; empty when it is.
+
+    ``answers_check``: the request was a check, so a decision whose only faults are in its
+    echoes of the gate, policy or time is let through for the runner to judge.
+    """
     if (
         type(response) is dict
         and response.keys() == {"id", "decision"}
@@ -57,9 +67,13 @@ def response_errors(response: Any) -> list[str]:
     if type(response) is dict and "decision" in response:
         # Name what is wrong inside the record rather than "matches none of oneOf".
         inner = _data.validator("decision").iter_errors(response["decision"])
-        found = [f"$.decision{e.json_path[1:]}: {e.message}" for e in inner]
+        found = [(f"$.decision{e.json_path[1:]}", e.message) for e in inner]
+        if answers_check and found and all(path.startswith(_ECHOES) for path, _ in found):
+            rest = {key: value for key, value in response.items() if key != "decision"}
+            if rest.keys() == {"id"} and type(rest["id"]) is int and rest["id"] >= 0:
+                return []
         if found:
-            return found
+            return [f"{path}: {message}" for path, message in found]
     error = best_match(_validator("response").iter_errors(response))
     return [] if error is None else [f"{error.json_path}: {error.message}"]
 

@@ -311,7 +311,7 @@ class Connection:
             response = decode(raw)
         except ValueError as error:
             raise self._fault("not_json", f"{error}: {raw[:200]!r}", request) from None
-        problems = response_errors(response)
+        problems = response_errors(response, answers_check=request.get("op") == "check")
         if problems:
             shown = "; ".join(problems[:3])
             raise self._fault("invalid_response", f"{shown}: {raw[:300]!r}", request)

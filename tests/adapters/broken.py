@@ -2,7 +2,8 @@
 
 Usage: python broken.py MODE, with MODE one of crash, hang, garbage, bad_decision, wrong_id,
 wrong_protocol, always_allow, noisy (correct, but chatty on stderr), racy (a store that reads,
-yields, then writes: right one check at a time, wrong under the burst capability).
+yields, then writes: right one check at a time, wrong under the burst capability), lenient
+(validates nothing: decides on any input and echoes it, as upstream 0.3.0 does).
 """
 
 import json
@@ -19,6 +20,14 @@ from tests.broken_stores import ReadThenWriteStore
 mode = sys.argv[1]
 store = ReadThenWriteStore if mode == "racy" else MemoryStore
 adapter = ReferenceAdapter(store, name=f"broken ({mode})")
+PLAIN_ALLOW = {
+    "schema_version": "1.0",
+    "status": "ALLOW",
+    "reason": None,
+    "message": None,
+    "calls_in_window": 1,
+    "time_since_last": None,
+}
 
 for line in sys.stdin:
     request = json.loads(line)
@@ -26,6 +35,9 @@ for line in sys.stdin:
     if request["op"] == "hello" and mode == "wrong_protocol":
         response["protocol"] = 99
     smoke = request.get("gate", {}).get("namespace") == "actiongate-conformance"
+    if request["op"] == "check" and mode == "lenient" and "error" in response:
+        echoes = {key: request[key] for key in ("gate", "policy", "now")}
+        response = {"id": request["id"], "decision": {**PLAIN_ALLOW, **echoes}}
     if request["op"] == "check" and mode == "always_allow" and "decision" in response:
         response["decision"].update(status="ALLOW", reason=None, calls_in_window=1)
     if request["op"] == "check" and not smoke:
