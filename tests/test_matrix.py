@@ -198,3 +198,28 @@ def test_bad_reports_are_named(reports: dict[str, Path], tmp_path: Path) -> None
     assert code == 2 and "not unique; give each report its own --label" in err
     code, _, err = call("report", str(reports["reference"]), "--label", "a", "--label", "b")
     assert code == 2 and "2 labels for 1 reports" in err
+
+
+def test_a_lone_surrogate_in_a_mismatch_is_written_as_its_escape(
+    reports: dict[str, Path], tmp_path: Path
+) -> None:
+    # A vector about ID-3 sends "\ud800"; an implementation that echoes it back must not
+    # make the matrix unwritable (no encoding can write a lone surrogate).
+    document = json.loads(reports["reference"].read_text(encoding="utf-8"))
+    vector = next(
+        v for v in document["vectors"] if v["id"] == "identity-invalid-gate-lone-surrogate"
+    )
+    vector.update(
+        result="fail",
+        step=0,
+        mismatches=[
+            {"field": "response", "expected": {"error": "invalid_gate"}, "actual": {"x": "\ud800"}}
+        ],
+    )
+    bad = tmp_path / "surrogate.json"
+    bad.write_text(json.dumps(document), encoding="utf-8")
+    md, html_file = tmp_path / "m.md", tmp_path / "m.html"
+    code, _, err = call("report", str(bad), "--md", str(md), "--html", str(html_file))
+    assert code == 0, err
+    for path in (md, html_file):
+        assert 'got {"x": "\\ud800"}' in path.read_text(encoding="utf-8").replace("&quot;", '"')

@@ -29,6 +29,7 @@ LAYERS = (
     ("linearizable", "Concurrent checks"),
     ("faults", "Injected store faults"),
 )
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _MARK = {
     PASS: "✅ pass",
     FAIL: "❌ fail",
@@ -161,15 +162,26 @@ def _problem(vector: dict[str, Any]) -> str:
     step = "" if vector["step"] is None else f"step {vector['step']}: "
     if vector["mismatches"]:
         first = vector["mismatches"][0]
-        return (
-            f"{step}{first['field']} expected {_json(first['expected'])}, "
-            f"got {_json(first['actual'])}"
-        )
-    return f"{step}{(vector['reason'] or vector['result']).splitlines()[0]}"
+        actual = first["actual"]
+        if isinstance(actual, dict) and isinstance(actual.get("decision"), dict):
+            decision = actual["decision"]  # a decision where an error was due: say which
+            shown = " ".join(
+                ["a decision", *(str(decision[k]) for k in ("status", "reason") if decision.get(k))]
+            )
+        else:
+            shown = _json(actual)
+        text = f"{step}{first['field']} expected {_json(first['expected'])}, got {shown}"
+    else:
+        text = f"{step}{(vector['reason'] or vector['result']).splitlines()[0]}"
+    return _LONE_SURROGATE.sub(lambda match: f"\\u{ord(match[0]):04x}", text)[:300]
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    # Readable text, but a lone surrogate (a vector about ID-3) as its escape: no file
+    # encoding can write it.
+    return _LONE_SURROGATE.sub(
+        lambda match: f"\\u{ord(match[0]):04x}", json.dumps(value, ensure_ascii=False)
+    )
 
 
 def _slug(text: str) -> str:
