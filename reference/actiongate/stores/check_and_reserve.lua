@@ -10,8 +10,8 @@ the key layout for ports in other languages.
 Units: seconds, IEEE-754 binary64 (a Lua number is a C double; TIME-2).
 Numbers cross every boundary as text that reads back as the same double: the caller sends
 repr(float), this script writes string.format("%.17g", x) and reads text with tonumber. Never
-tostring, and never a fractional Lua number as an argument of redis.call: both format with 14
-significant digits and lose bits.
+tostring or .. on a number: both format with 14 significant digits and lose bits. Arguments of
+redis.call are text too, so exactness does not rest on how a Redis version converts numbers.
 
 KEYS[1]  the gate's key, a sorted set: one member per event, score = the event's time t,
          member = "<%.17g of t>:<k>" where k is the count of events at t before this one
