@@ -19,13 +19,20 @@ def number(value):  # non-finite numbers travel as {"$float": "NaN"}
     return SPECIAL[value["$float"]] if isinstance(value, dict) and "$float" in value else value
 
 
-class FlakyStore(MemoryStore):  # store_fail / store_recover switch this on and off
+class FlakyStore(MemoryStore):  # store_fail / store_recover: every operation fails, then works
     failing = False
 
     def check_and_reserve(self, gate, now, policy):
+        self.working()
+        return super().check_and_reserve(gate, now, policy)
+
+    def clear(self, gate):
+        self.working()
+        super().clear(gate)
+
+    def working(self):
         if self.failing:
             raise StoreError("store_fail requested")
-        return super().check_and_reserve(gate, now, policy)
 
 
 def main():
@@ -49,11 +56,14 @@ def main():
             elif op == "clear":
                 store.clear(Gate.from_dict(request["gate"]))
             elif op == "clear_all":
+                store.working()
                 store.clear_all()
             elif op in ("store_fail", "store_recover"):
                 store.failing = op == "store_fail"
         except InvalidInput as error:
             answer = {"error": {"kind": error.kind, "field": error.field, "message": str(error)}}
+        except StoreError as error:  # a clear while the store fails (CLR-1)
+            answer = {"error": {"kind": "store_error", "field": None, "message": str(error)}}
         print(json.dumps({"id": request["id"], **answer}), flush=True)
         if op == "bye":
             break
