@@ -31,7 +31,7 @@ _CLAUSE = re.compile(r"^\*\*([A-Z]+-[0-9]+)\.\*\*", re.MULTILINE)
 # A section heading ("## 2. Time"), or a clause with its name if it has one ("*Retention.*").
 _TITLED = re.compile(
     r"^## [0-9]+\. (?P<section>.+)$"
-    r"|^\*\*(?P<clause>[A-Z]+-[0-9]+)\.\*\* (?:\*(?P<name>[^*]+)\.\*)?",
+    r"|^\*\*(?P<clause>[A-Z]+-[0-9]+)\.\*\* (?:\*(?P<name>[^*]+?)\.?\*)?",
     re.MULTILINE,
 )
 

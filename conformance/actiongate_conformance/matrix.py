@@ -127,7 +127,7 @@ def _layer_cells(report: dict[str, Any]) -> dict[str, Cell]:
     elif stateful["passed"]:
         layers["stateful"] = Cell(PASS, f"{stateful['examples']} examples pass")
     else:
-        found = f": {stateful['vector']}" if stateful["vector"] else ""
+        found = f", written as {Path(stateful['vector']).name}" if stateful["vector"] else ""
         layers["stateful"] = Cell(FAIL, f"counterexample (seed {stateful['seed']}){found}")
     if atomicity is None:
         layers["linearizable"] = layers["faults"] = Cell(NOT_RUN, "not run")
