@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -68,7 +69,8 @@ def test_a_decision_on_input_the_spec_rejects_is_a_wrong_answer_not_an_adapter_f
     code, out, err = call("run", "--target", f"{BROKEN} lenient", "--select", "POL-*")
     assert code == 1, out + err
     assert "adapter fault" not in out
-    assert "NOT CONFORMING: 14 passed, 30 failed\n" in out
+    # Every POL-* vector whose steps expect a rejection fails; those that do not, pass.
+    assert re.search(r"NOT CONFORMING: [0-9]+ passed, 30 failed\n", out), out[-500:]
 
 
 def test_a_noisy_but_correct_adapter_conforms() -> None:
