@@ -86,10 +86,19 @@ def test_an_adapter_speaking_another_protocol_is_stopped_with_exit_2() -> None:
 
 
 def test_a_smoke_check_failure_blames_the_adapter_not_the_engine() -> None:
-    code, out, err = call("run", "--target", f"{BROKEN} always_allow")
+    code, out, err = call("run", "--target", f"{BROKEN} rejects")
     assert code == 2
-    assert "smoke check failed on a check under max_calls 0" in err
+    assert "smoke check failed on a valid check under max_calls 1" in err
+    assert "instead of a decision" in err and "does not carry a check through" in err
     assert out == ""
+
+
+def test_wrong_decisions_are_the_engines_and_get_a_verdict() -> None:
+    # An ALLOW under max_calls 0 is a wrong answer, however simple: exit 1 with the vectors
+    # that show it, not "the adapter is broken".
+    code, out, err = call("run", "--target", f"{BROKEN} always_allow", *TWO)
+    assert code == 1, err
+    assert "FAIL rate.json > rate-max-calls-zero-blocks-every-check > step 0" in out
 
 
 def test_a_command_that_does_not_exist_is_exit_2() -> None:

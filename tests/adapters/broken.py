@@ -3,7 +3,8 @@
 Usage: python broken.py MODE, with MODE one of crash, hang, garbage, bad_decision, wrong_id,
 wrong_protocol, always_allow, noisy (correct, but chatty on stderr), racy (a store that reads,
 yields, then writes: right one check at a time, wrong under the burst capability), lenient
-(validates nothing: decides on any input and echoes it, as upstream 0.3.0 does).
+(validates nothing: decides on any input and echoes it, as upstream 0.3.0 does), rejects (answers
+every check with an error, the smoke check's included).
 """
 
 import json
@@ -35,6 +36,9 @@ for line in sys.stdin:
     if request["op"] == "hello" and mode == "wrong_protocol":
         response["protocol"] = 99
     smoke = request.get("gate", {}).get("namespace") == "actiongate-conformance"
+    if request["op"] == "check" and mode == "rejects":
+        error = {"kind": "invalid_policy", "field": "window", "message": "window?"}
+        response = {"id": request["id"], "error": error}
     if request["op"] == "check" and mode == "lenient" and "error" in response:
         echoes = {key: request[key] for key in ("gate", "policy", "now")}
         response = {"id": request["id"], "decision": {**PLAIN_ALLOW, **echoes}}
