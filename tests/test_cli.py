@@ -93,7 +93,7 @@ def test_a_buggy_store_is_not_conforming_and_the_failure_says_where(
     assert "NOT CONFORMING" in out
     assert "FAIL retention.json > retention-event-exactly-window-old-counts > step 1" in out
     assert 'status: expected "BLOCK", got "ALLOW"' in out
-    assert "rerun: actiongate-conformance run --select" in out
+    assert "rerun: actiongate-conformance run --target py:vendor_store:make --select" in out
     assert "events of this gate after it: [0.0]" in out  # what the check should have counted
 
 

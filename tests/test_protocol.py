@@ -46,7 +46,6 @@ def test_the_example_adapter_passes_every_vector_over_the_protocol() -> None:
         ("crash", "crashed", "about to crash: out of cheese"),
         ("hang", "timeout", "no response within 0.5 s"),
         ("garbage", "not_json", "Segmentation fault (core dumped)"),
-        ("bad_decision", "invalid_response", "$.decision.calls_in_window: -1 is less than"),
         ("wrong_id", "wrong_id", "expected id"),
     ],
 )
@@ -71,6 +70,16 @@ def test_a_decision_on_input_the_spec_rejects_is_a_wrong_answer_not_an_adapter_f
     assert "adapter fault" not in out
     # Every POL-* vector whose steps expect a rejection fails; those that do not, pass.
     assert re.search(r"NOT CONFORMING: [0-9]+ passed, 30 failed\n", out), out[-500:]
+
+
+def test_a_decision_that_breaks_its_schema_is_a_wrong_answer_naming_the_field() -> None:
+    code, out, err = call("run", "--target", f"{BROKEN} bad_decision", *TWO)
+    assert code == 1, out + err
+    assert "adapter fault" not in out
+    assert "calls_in_window: expected 1, got -1" in out
+    assert 'record: expected "a record of decision.schema.json", got' in out
+    assert f"rerun: actiongate-conformance run --target '{BROKEN} bad_decision' --select" in out
+    assert "$.decision.calls_in_window: -1 is less than the minimum of 0" in out
 
 
 def test_a_noisy_but_correct_adapter_conforms() -> None:

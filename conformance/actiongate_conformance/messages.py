@@ -16,7 +16,13 @@ from jsonschema.exceptions import best_match
 
 from . import _data
 
-__all__ = ["PROTOCOL_VERSION", "plainly_valid_decision", "response_errors"]
+__all__ = [
+    "PROTOCOL_VERSION",
+    "SCHEMA_PROBLEMS",
+    "plainly_valid_decision",
+    "record_problems",
+    "response_errors",
+]
 
 PROTOCOL_VERSION = 1
 _PROTOCOL_ID = "urn:actiongate:schema:protocol:1"
@@ -44,38 +50,40 @@ def _validator(definition: str) -> Draft202012Validator:
     )
 
 
-# Where a decision echoes its check's input (DEC-4). An implementation that decides on input the
-# spec rejects must echo that input, which the decision schema cannot hold: that is a wrong
-# answer for the runner to compare (POL-5, DEC-4), not a broken adapter.
-_ECHOES = ("$.decision.gate", "$.decision.policy", "$.decision.now")
+SCHEMA_PROBLEMS = "schema_problems"
 
 
 def response_errors(response: Any, answers_check: bool = False) -> list[str]:
     """Why ``response`` is not a valid protocol response; empty when it is.
 
-    ``answers_check``: the request was a check, so a decision whose only faults are in its
-    echoes of the gate, policy or time is let through for the runner to judge.
+    ``answers_check``: the request was a check, and a decision-shaped answer
+    (``{"id": ..., "decision": {...}}``) is let through whatever its record holds: it is the
+    implementation's answer, for the runner to judge field by field (see ``record_problems``).
     """
     if (
         type(response) is dict
         and response.keys() == {"id", "decision"}
         and type(response["id"]) is int
         and response["id"] >= 0
-        and plainly_valid_decision(response["decision"])
+        and (plainly_valid_decision(response["decision"]) or answers_check)
+        and type(response["decision"]) is dict
     ):
         return []
     if type(response) is dict and "decision" in response:
         # Name what is wrong inside the record rather than "matches none of oneOf".
-        inner = _data.validator("decision").iter_errors(response["decision"])
-        found = [(f"$.decision{e.json_path[1:]}", e.message) for e in inner]
-        if answers_check and found and all(path.startswith(_ECHOES) for path, _ in found):
-            rest = {key: value for key, value in response.items() if key != "decision"}
-            if rest.keys() == {"id"} and type(rest["id"]) is int and rest["id"] >= 0:
-                return []
+        found = record_problems(response["decision"])
         if found:
-            return [f"{path}: {message}" for path, message in found]
+            return found
     error = best_match(_validator("response").iter_errors(response))
     return [] if error is None else [f"{error.json_path}: {error.message}"]
+
+
+def record_problems(decision: Any) -> list[str]:
+    """Why ``decision`` is not a record of decision.schema.json; empty when it is."""
+    if plainly_valid_decision(decision):
+        return []
+    inner = _data.validator("decision").iter_errors(decision)
+    return [f"$.decision{e.json_path[1:]}: {e.message}" for e in inner]
 
 
 def _number(value: Any) -> bool:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from . import __version__
-from .messages import PROTOCOL_VERSION, response_errors
+from .messages import PROTOCOL_VERSION, SCHEMA_PROBLEMS, record_problems, response_errors
 
 __all__ = ["Connection", "HarnessError", "InProcessTransport", "SubprocessTransport"]
 
@@ -320,6 +320,13 @@ class Connection:
                 "wrong_id", f"expected id {request['id']}, got {response['id']}", request
             )
         del response["id"]
+        if request.get("op") == "check" and "decision" in response:
+            # A decision is the implementation's answer even when its record breaks the
+            # schema (a count of 0 on an ALLOW, an echo of input it should have rejected):
+            # the runner reports that as a wrong answer of the vector, not an adapter fault.
+            problems = record_problems(response["decision"])
+            if problems:
+                response[SCHEMA_PROBLEMS] = problems
         return dict(response)
 
     def _fault(self, kind: str, detail: str, request: Any) -> HarnessError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,8 @@ VERDICT_TEXT = {
 }
 
 
+DEFAULT_TARGET = "memory://"
+
 def terminal_report(report: Report, target: str, implementation: dict[str, Any]) -> str:
     name = implementation.get("name", "?")
     lines = [f"ActionGate {SPEC_VERSION} conformance: {target} ({name})", ""]
@@ -48,7 +51,7 @@ def terminal_report(report: Report, target: str, implementation: dict[str, Any])
             f"{counts.get(SKIP, 0):>8}{mark}"
         )
     for outcome in report.bad:
-        lines += ["", *failure_lines(outcome)]
+        lines += ["", *failure_lines(outcome, target)]
     for result, heading in ((SKIP, "skipped"), (DECLARED, "declared failing")):
         outcomes = report.with_result(result)
         if outcomes:
@@ -70,7 +73,7 @@ def terminal_report(report: Report, target: str, implementation: dict[str, Any])
     return "\n".join(lines)
 
 
-def failure_lines(outcome: Outcome) -> list[str]:
+def failure_lines(outcome: Outcome, target: str = DEFAULT_TARGET) -> list[str]:
     vector, step = outcome.vector, outcome.step
     where = f" > step {step.index}" if step is not None else ""
     clauses = ", ".join(vector.clauses)
@@ -89,7 +92,8 @@ def failure_lines(outcome: Outcome) -> list[str]:
     if step is not None:
         lines.append("  timeline of this gate:")
         lines += ["    " + line for line in timeline(vector, step.index, outcome.responses)]
-    lines.append(f"  rerun: actiongate-conformance run --select {vector.id}")
+    on = "" if target == DEFAULT_TARGET else f" --target {shlex.quote(target)}"
+    lines.append(f"  rerun: actiongate-conformance run{on} --select {vector.id}")
     return lines
 
 
@@ -273,7 +277,7 @@ def junit_xml(report: Report, target: str) -> str:
             case = ET.SubElement(
                 suite, "testcase", classname=file.removesuffix(".json"), name=outcome.vector.id
             )
-            text = "\n".join(failure_lines(outcome))
+            text = "\n".join(failure_lines(outcome, target))
             if outcome.result in (FAIL, STALE):
                 ET.SubElement(case, "failure", message=first_problem(outcome)).text = text
             elif outcome.result == ERROR:

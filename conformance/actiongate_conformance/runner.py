@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import _data
+from .messages import SCHEMA_PROBLEMS
 from .protocol import HarnessError
 from .skips import KnownFailures
 from .targets import Target, TargetError
@@ -221,7 +222,13 @@ def compare(step: Step, response: Mapping[str, Any]) -> list[Mismatch]:
     decision = response.get("decision")
     if not isinstance(decision, Mapping):
         return [Mismatch("response", "a decision", dict(response))]
-    return _decision_mismatches(step, expect, decision)
+    mismatches = _decision_mismatches(step, expect, decision)
+    # DEC-1..4 also fix the record's form: a wrong one is a wrong answer, shown after the fields.
+    mismatches += [
+        Mismatch("record", "a record of decision.schema.json", problem)
+        for problem in response.get(SCHEMA_PROBLEMS, ())[:3]
+    ]
+    return mismatches
 
 
 def _decision_mismatches(
