@@ -36,6 +36,7 @@ VERDICT_TEXT = {
 
 DEFAULT_TARGET = "memory://"
 
+
 def terminal_report(report: Report, target: str, implementation: dict[str, Any]) -> str:
     name = implementation.get("name", "?")
     lines = [f"ActionGate {SPEC_VERSION} conformance: {target} ({name})", ""]
