@@ -198,14 +198,27 @@ class StubClient:
 @pytest.mark.parametrize(
     ("reply", "expected"),
     [
-        (b"1 1 - 5", (1, True, None)),
-        (b"2 0 0.5 5", (2, False, 0.5)),
-        ("2 0 0.5 5", (2, False, 0.5)),
-        (b"3 1 -1.0000000000000001e-300 -0", (3, True, -1e-300)),
+        (b"1 1 - -", (1, True, None)),
+        (b"2 0 4.5 -", (2, False, 0.5)),
+        ("2 0 4.5 -", (2, False, 0.5)),
+        (b"3 1 5.0000000000000009 -", (3, True, 5.0 - 5.000000000000001)),
     ],
 )
 def test_replies_read_the_same_decoded_or_not(reply: object, expected: object) -> None:
+    # The age is T - last in binary64, T being the caller's 5.0
     assert RedisStore(StubClient(reply)).check_and_reserve(GATE, 5.0, CLOSED) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (b"1 1 - 7.25", (1, True, None, 7.25)),
+        ("2 0 7 7.25", (2, False, 0.25, 7.25)),
+    ],
+)
+def test_with_server_time_the_age_is_from_the_servers_t(reply: object, expected: object) -> None:
+    store = RedisStore(StubClient(reply), server_time=True)  # type: ignore[arg-type]
+    assert store.check_and_reserve_at(GATE, CLOSED) == expected
 
 
 @pytest.mark.parametrize(
@@ -216,16 +229,17 @@ def test_replies_read_the_same_decoded_or_not(reply: object, expected: object) -
         b"",
         [1, 1, None, b"5"],
         b"1 1 -",
-        b"1 2 - 5",
-        b"-1 1 - 5",
-        b"1 1 - 5 6",
-        b"1  1 - 5",
-        b"1.5 1 - 5",
-        b"1 1 abc 5",
-        b"1 1 - inf",
-        b"1 1 nan 5",
-        b"1 1 \xff 5",
-        "\u0661 1 - 5",
+        b"1 2 - -",
+        b"-1 1 - -",
+        b"1 1 - - 6",
+        b"1  1 - -",
+        b"1.5 1 - -",
+        b"1 1 abc -",
+        b"1 1 inf -",
+        b"1 1 nan -",
+        b"1 1 \xff -",
+        b"1 1 - 5",  # a server T, where the caller gave its own
+        "\u0661 1 - -",
         RuntimeError("boom"),
         redis.ResponseError("ERR something"),
     ],

@@ -22,10 +22,12 @@ The store then ignores the ``now`` it is given; ``check_and_reserve_at(gate, pol
 the T it used as a fourth element, for the caller to report as the decision's ``now`` (DEC-4).
 Today's Engine calls ``check_and_reserve`` and so reports its own clock's reading there.
 
-Expiry (RET-4). After each check that leaves events, the key expires ``newest + window - now``
-seconds later (when its newest event leaves that check's window), plus ``ttl_margin`` (60 s by
-default); a null window persists the key. Redis counts TTLs in real seconds, so this assumes the
-caller's clock advances no slower than real time; the margin absorbs rounding and small drift.
+Expiry (RET-4). After each check that leaves events, the key must not expire before
+``newest + window - now`` seconds (when its newest event leaves that check's window) plus
+``ttl_margin`` (60 s by default); when its TTL is shorter the script sets twice that, so most
+checks only read it. A null window persists the key. Redis counts TTLs in real seconds, so
+this assumes the caller's clock advances no slower than real time; the margin absorbs rounding
+and small drift.
 
 Failures. Every error of the client (refused, timed out, reset, a script error, an unreadable
 reply) is raised as StoreError, its cause chained, so the Engine decides per ``on_store_error``
@@ -160,19 +162,25 @@ def _number(text: str) -> float:
     return number
 
 
-def _parse(reply: object) -> TimedReply:
-    """The script's reply, ``b"<count> <allowed> <age or -> <now>"``, as Python values.
+def _parse(reply: object, now: float | None) -> TimedReply:
+    """The script's reply, ``b"<count> <allowed> <last or -> <now or ->"``, as Python values.
 
-    Either ``decode_responses`` setting: the reply is bytes or str.
+    ``now`` is the T the caller sent, None when the script took the server's. Either
+    ``decode_responses`` setting: the reply is bytes or str.
     """
     try:
         text = reply.decode("ascii") if isinstance(reply, bytes) else reply
         if not isinstance(text, str):
             raise TypeError("not text")
-        count, allowed, age, now = text.split(" ")
+        count, allowed, last, server_now = text.split(" ")
         if not (count.isascii() and count.isdigit()) or allowed not in ("0", "1"):
             raise ValueError("count or allowed out of range")
-        return int(count), allowed == "1", None if age == "-" else _number(age), _number(now)
+        if (now is None) == (server_now == "-"):
+            raise ValueError("the script's T is there iff it took the server's")
+        used = _number(server_now) if now is None else now
+        # DEC-3: T - last in binary64, the subtraction the script would have made.
+        age = None if last == "-" else used - _number(last)
+        return int(count), allowed == "1", age, used
     except (TypeError, ValueError, UnicodeDecodeError) as error:
         # ERR-3: Redis ran the script, so the outcome is unknown; never a crash.
         raise StoreError(f"unreadable reply from the check script: {reply!r}") from error
@@ -182,14 +190,22 @@ def _failure(operation: str, error: Exception) -> StoreError:
     return StoreError(f"redis {operation} failed: {type(error).__name__}: {error}")
 
 
-def _args(now: float | None, policy: Policy, ttl_margin: float) -> list[str]:
-    """ARGV of the script, as text that reads back exactly (TIME-2)."""
+def _args(now: float | None, policy: Policy, margin: str) -> list[str]:
+    """ARGV of the script, as text that reads back exactly (TIME-2): T and T - window in
+    %.17g, the member text Appendix B gives, computed here so that the script formats none."""
+    window = policy.window
+    if now is None:
+        now_text = cutoff = ""
+    else:
+        now_text = f"{now:.17g}"
+        cutoff = "" if window is None else f"{now - window:.17g}"
     return [
-        "" if now is None else repr(float(now)),
-        "" if policy.window is None else repr(policy.window),
+        now_text,
+        "" if window is None else repr(window),
         repr(policy.cooldown),
         str(policy.max_calls),
-        repr(ttl_margin),
+        margin,
+        cutoff,
     ]
 
 
@@ -211,6 +227,7 @@ class _RedisStoreBase:
 
     __slots__ = (
         "_key_prefix",
+        "_margin_text",
         "_pattern",
         "_prefix_bytes",
         "_sha",
@@ -227,6 +244,7 @@ class _RedisStoreBase:
         self.client = client
         self.server_time = bool(server_time)
         self.ttl_margin = _margin(ttl_margin)
+        self._margin_text = repr(self.ttl_margin)
         # EVALSHA straight through the client: redis-py's Script wrapper costs microseconds
         # a check (a tuple rebuild, an import, an isinstance) that a decision need not pay.
         self._sha = hashlib.sha1(_SCRIPT.encode()).hexdigest()
@@ -306,7 +324,7 @@ class RedisStore(_RedisStoreBase):
         self.client.close()
 
     def _check(self, gate: Gate, now: float | None, policy: Policy) -> TimedReply:
-        key, args = self.key(gate), _args(now, policy, self.ttl_margin)
+        key, args = self.key(gate), _args(now, policy, self._margin_text)
         try:
             try:
                 reply = self.client.evalsha(self._sha, 1, key, *args)
@@ -316,7 +334,7 @@ class RedisStore(_RedisStoreBase):
                 reply = self.client.evalsha(self._sha, 1, key, *args)
         except Exception as error:
             raise _failure("check", error) from error
-        return _parse(reply)
+        return _parse(reply, now)
 
 
 class AsyncRedisStore(_RedisStoreBase):
@@ -374,7 +392,7 @@ class AsyncRedisStore(_RedisStoreBase):
         await self.client.aclose()
 
     async def _check(self, gate: Gate, now: float | None, policy: Policy) -> TimedReply:
-        key, args = self.key(gate), _args(now, policy, self.ttl_margin)
+        key, args = self.key(gate), _args(now, policy, self._margin_text)
         try:
             try:
                 reply = await self.client.evalsha(self._sha, 1, key, *args)
@@ -383,7 +401,7 @@ class AsyncRedisStore(_RedisStoreBase):
                 reply = await self.client.evalsha(self._sha, 1, key, *args)
         except Exception as error:
             raise _failure("check", error) from error
-        return _parse(reply)
+        return _parse(reply, now)
 
 
 # URLs
