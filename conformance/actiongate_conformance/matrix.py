@@ -308,7 +308,8 @@ def page(columns: Sequence[Column], title: str = "ActionGate compatibility matri
             f'<section id="c{index}"><h2>{_e(column.label)}</h2>',
             f"<p>target <code>{_e(report['target'])}</code>, implementation "
             f"<code>{_e(_json(report['implementation']))}</code>, verdict "
-            f"<strong>{_e(report['verdict'])}</strong>; from {_e(column.source)}</p><ul>",
+            f"<strong>{_e(report['verdict'])}</strong>; "
+            f"report {_e(Path(column.source).name)}</p><ul>",
         ]
         out += [f"<li>{_e(title)}: {_e(column_cells[key].text)}</li>" for key, title in LAYERS]
         out.append("</ul>")
