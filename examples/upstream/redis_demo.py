@@ -1,4 +1,4 @@
-"""Upstream 0.3.0's RedisStore on three points the suite's vectors cannot reach.
+"""Upstream 0.3.0's RedisStore on three points the suite's reports do not show.
 
 Run by upstream's venv, against a Redis database it may flush (see README.md here):
 
@@ -6,7 +6,11 @@ Run by upstream's venv, against a Redis database it may flush (see README.md her
 
 1. ERR-2: a valid policy whose key expiry Redis refuses (cooldown 1e300; any window or cooldown
    from about 6e15 s): the script adds the event, then fails on EXPIRE; the check is reported
-   as a store failure although the event stays. The suite's fault wrapper fails before Redis.
+   as a store failure although the event stays. The suite shows the STORE_ERROR (vectors
+   cooldown-huge-finite-values-are-ordinary and retention-huge-window-spans-the-time-range
+   fail at that step on Redis), but a vector is judged at its first wrong step, so no report
+   shows that the event stays; here the next check counts it. The suite's fault wrapper fails
+   before Redis, so its store-error vectors do not reach this either.
 2. RET-3, RET-4: with a null window and a cooldown the key expires after 1.5 x cooldown real
    seconds, and the events with it. The suite's vectors run in milliseconds.
 3. ERR-2, ERR-3: a client without ``decode_responses=True`` makes the store parse ``b"nil"``
