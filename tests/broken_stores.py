@@ -15,8 +15,8 @@ import time
 from typing import Any
 
 from actiongate import Gate, MemoryStore, Policy
-from actiongate_conformance.faults import FaultyStore
-from actiongate_conformance.linearizability import step
+from actiongate_conformance.checkers.linearizability import step
+from actiongate_conformance.targets.faulty_store import FaultyStore
 
 
 class ListStore:

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from actiongate_conformance import _data
+from actiongate_conformance import data as _data
 from actiongate_conformance.cli import run
-from actiongate_conformance.vectors import load_all
+from actiongate_conformance.data.vectors import load_all
 
 VECTORS = sum(len(vector_file.vectors) for vector_file in load_all())
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from actiongate_conformance.cli import run
-from actiongate_conformance.matrix import cells, load_column
+from actiongate_conformance.reports.matrix import cells, load_column
 
 from .redis_servers import HAVE_REDIS_SERVER, Backend
 

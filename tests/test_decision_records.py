@@ -16,7 +16,7 @@ from actiongate import (
     Status,
     StoreErrorMode,
 )
-from actiongate_conformance import _data
+from actiongate_conformance import data as _data
 
 from .conftest import ManualClock
 

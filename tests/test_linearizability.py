@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 from actiongate import Gate, Policy
-from actiongate_conformance.concurrency import record_threads
-from actiongate_conformance.linearizability import (
+from actiongate_conformance.checkers.linearizability import (
     DecisionFields,
     Operation,
     RateLimitModel,
@@ -23,6 +22,7 @@ from actiongate_conformance.linearizability import (
     fields_from_record,
     step,
 )
+from actiongate_conformance.layers.concurrency import record_threads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from actiongate import Gate, Policy
-from actiongate_conformance import _data
+from actiongate_conformance import data as _data
 from actiongate_conformance.cli import run
-from actiongate_conformance.matrix import LAYERS
+from actiongate_conformance.reports.matrix import LAYERS
 
 from .broken_stores import ListStore
 

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from actiongate_conformance import oracle
-from actiongate_conformance.oracle import Oracle
-from actiongate_conformance.runner import same
-from actiongate_conformance.vectors import ExpectedDecision, ExpectedError, Vector, load_all
+from actiongate_conformance.checkers import oracle
+from actiongate_conformance.checkers.oracle import Oracle
+from actiongate_conformance.data.vectors import ExpectedDecision, ExpectedError, Vector, load_all
+from actiongate_conformance.layers.vectors import same
 
 VECTORS = [vector for vector_file in load_all() for vector in vector_file.vectors]
 DECISION_FIELDS = ("status", "reason", "calls_in_window", "time_since_last")
@@ -72,7 +72,7 @@ def test_oracle_imports_only_the_standard_library() -> None:
 def test_oracle_runs_where_the_reference_cannot_be_imported() -> None:
     code = (
         "import sys; sys.modules['actiongate'] = None\n"  # `import actiongate` now fails
-        "from actiongate_conformance.oracle import Oracle\n"
+        "from actiongate_conformance.checkers.oracle import Oracle\n"
         "gate = {'namespace': 'a', 'action': 'b', 'principal': ''}\n"
         "policy = {'max_calls': 1, 'window': 1.0, 'cooldown': 0.0}\n"
         "print(Oracle().check(gate, policy, 0.5).expect['status'])\n"

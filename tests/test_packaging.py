@@ -57,7 +57,7 @@ def test_the_installed_suite_finds_its_data_outside_the_checkout(
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     code = (
-        "import actiongate_conformance._data as d, actiongate as a; "
+        "import actiongate_conformance.data as d, actiongate as a; "
         "print(d.data_root()); print(a.__file__); print(len(d.vector_files()))"
     )
     result = subprocess.run(

@@ -11,10 +11,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from actiongate_conformance import _data
+from actiongate_conformance import data as _data
 from actiongate_conformance.cli import run
-from actiongate_conformance.messages import plainly_valid_decision
-from actiongate_conformance.vectors import load_all
+from actiongate_conformance.data.vectors import load_all
+from actiongate_conformance.targets.messages import plainly_valid_decision
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from actiongate import BlockReason, Engine, Gate, Policy, Store
 from actiongate.stores.redis import async_store_from_redis_url, store_from_redis_url
-from actiongate_conformance.atomicity import GATES, POLICIES
-from actiongate_conformance.concurrency import record_processes
-from actiongate_conformance.linearizability import check_history
+from actiongate_conformance.checkers.linearizability import check_history
+from actiongate_conformance.layers.atomicity import GATES, POLICIES
+from actiongate_conformance.layers.concurrency import record_processes
 
 from .redis_servers import NEEDS_REAL_REDIS, Backend
 

@@ -19,12 +19,12 @@ from actiongate.stores.redis import (
     async_store_from_redis_url,
     store_from_redis_url,
 )
-from actiongate_conformance.adapter import ReferenceAdapter
-from actiongate_conformance.protocol import Connection, InProcessTransport
-from actiongate_conformance.report import failure_lines
-from actiongate_conformance.runner import PASS, run_vector
+from actiongate_conformance.data.vectors import Vector, load_all
+from actiongate_conformance.layers.vectors import PASS, run_vector
+from actiongate_conformance.reports.terminal import failure_lines
 from actiongate_conformance.targets import Target, target_from_string
-from actiongate_conformance.vectors import Vector, load_all
+from actiongate_conformance.targets.adapter import ReferenceAdapter
+from actiongate_conformance.targets.protocol import Connection, InProcessTransport
 
 from .redis_servers import Backend
 

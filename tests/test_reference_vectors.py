@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from actiongate_conformance.report import failure_lines
-from actiongate_conformance.runner import PASS, run_vector
+from actiongate_conformance.data.vectors import Vector, load_all
+from actiongate_conformance.layers.vectors import PASS, run_vector
+from actiongate_conformance.reports.terminal import failure_lines
 from actiongate_conformance.targets import Target, target_from_string
-from actiongate_conformance.vectors import Vector, load_all
 
 VECTORS = [vector for vector_file in load_all() for vector in vector_file.vectors]
 

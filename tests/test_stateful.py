@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from actiongate_conformance import _data
-from actiongate_conformance.runner import FAIL, PASS, run_vector, run_vectors
-from actiongate_conformance.stateful import run_stateful
+from actiongate_conformance import data as _data
+from actiongate_conformance.data.vectors import load_all, load_file
+from actiongate_conformance.layers.stateful import run_stateful
+from actiongate_conformance.layers.vectors import FAIL, PASS, run_vector, run_vectors
 from actiongate_conformance.targets import Target, TargetError, target_from_string
-from actiongate_conformance.vectors import load_all, load_file
 
 from .test_oracle import HOUSEKEEPING_DEPENDENT
 

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from actiongate_conformance import _data
-from actiongate_conformance.vectors import VectorError, load_all, load_file
+from actiongate_conformance import data as _data
+from actiongate_conformance.data.vectors import VectorError, load_all, load_file
 
 VECTOR_FILES = _data.vector_files()
 

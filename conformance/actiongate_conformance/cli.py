@@ -17,10 +17,14 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import _data
-from .atomicity import run_atomicity
-from .matrix import MatrixError, load_column, markdown, page
-from .report import (
+from .data import clause_ids, validator
+from .data.skips import load_skip_file, skip_file_for
+from .data.vectors import VectorError, load_all, load_file, select
+from .layers.atomicity import run_atomicity
+from .layers.stateful import run_stateful
+from .layers.vectors import run_vectors, smoke
+from .reports.matrix import MatrixError, load_column, markdown, page
+from .reports.terminal import (
     first_problem,
     json_report,
     junit_xml,
@@ -28,11 +32,7 @@ from .report import (
     terminal_report,
     timeline,
 )
-from .runner import run_vectors, smoke
-from .skips import load_skip_file, skip_file_for
-from .stateful import run_stateful
 from .targets import TargetError, target_from_string
-from .vectors import VectorError, load_all, load_file, select
 
 __all__ = ["main", "run"]
 
@@ -247,7 +247,7 @@ def _progress_bar(total: int) -> Iterator[Callable[[int], None] | None]:
 
 def _list(options: argparse.Namespace, stdout: TextIO) -> int:
     files = load_all()
-    citing: dict[str, list[str]] = {clause: [] for clause in _data.clause_ids()}
+    citing: dict[str, list[str]] = {clause: [] for clause in clause_ids()}
     for vector_file in files:
         for vector in vector_file.vectors:
             for clause in vector.clauses:
@@ -297,7 +297,7 @@ def _problems(path: Path, document: Any) -> list[str]:
             return []
     return [
         f"{path}: {error.json_path}: {error.message} (per {kind}.schema.json)"
-        for error in _data.validator(kind).iter_errors(document)
+        for error in validator(kind).iter_errors(document)
     ]
 
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from actiongate import MemoryStore
-from actiongate_conformance.adapter import ReferenceAdapter
+from actiongate_conformance.targets.adapter import ReferenceAdapter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for tests.*
 from tests.broken_stores import ReadThenWriteStore

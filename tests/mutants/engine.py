@@ -30,7 +30,7 @@ from actiongate import (
 from actiongate._decide import decision_from_reply as _decision_from_reply
 from actiongate._decide import store_error_decision
 from actiongate._types import BlockReason, Mode, Status
-from actiongate_conformance.adapter import ReferenceAdapter, _error, _mapping, decode_number
+from actiongate_conformance.targets.adapter import ReferenceAdapter, _error, _mapping, decode_number
 
 __all__ = ["PATCHES"]
 

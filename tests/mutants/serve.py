@@ -23,7 +23,7 @@ if not __package__:  # run as a script: import tests.* from the repository, not 
     sys.path[0] = str(Path(__file__).resolve().parents[2])
 
 from actiongate import MemoryStore
-from actiongate_conformance.adapter import ReferenceAdapter
+from actiongate_conformance.targets.adapter import ReferenceAdapter
 
 from tests.mutants.engine import PATCHES
 

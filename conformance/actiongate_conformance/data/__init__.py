@@ -2,6 +2,8 @@
 
 An installed wheel carries them inside the package (``_data/``); a source checkout keeps them at
 the top of the repository. Both are found the same way, so tests exercise the installed layout.
+This package also holds the loaders of vector files and skip files; it imports nothing else of
+the suite.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def data_root() -> Path:
     packaged = Path(str(resources.files("actiongate_conformance"))) / "_data"
     if (packaged / "spec").is_dir():
         return packaged
-    checkout = Path(__file__).resolve().parents[2]
+    checkout = Path(__file__).resolve().parents[3]
     if (checkout / "spec").is_dir() and (checkout / "vectors").is_dir():
         return checkout
     raise FileNotFoundError(

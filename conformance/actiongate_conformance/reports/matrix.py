@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import _data
+from ..data import clause_ids, clause_titles, validator
 
 __all__ = ["Cell", "Column", "MatrixError", "cells", "load_column", "markdown", "page"]
 
@@ -72,7 +72,7 @@ def load_column(path: Path, label: str | None = None) -> Column:
         report = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise MatrixError(f"{path}: cannot read as JSON: {error}") from None
-    problems = sorted(_data.validator("report").iter_errors(report), key=lambda e: e.json_path)
+    problems = sorted(validator("report").iter_errors(report), key=lambda e: e.json_path)
     if problems:
         first = problems[0]
         raise MatrixError(
@@ -86,8 +86,8 @@ def load_column(path: Path, label: str | None = None) -> Column:
 
 def rows() -> list[tuple[str, str]]:
     """(key, title) of every row: the clauses in SEMANTICS.md's order, then the layers."""
-    titles = _data.clause_titles()
-    return [(clause, titles[clause]) for clause in _data.clause_ids()] + list(LAYERS)
+    titles = clause_titles()
+    return [(clause, titles[clause]) for clause in clause_ids()] + list(LAYERS)
 
 
 def cells(column: Column) -> dict[str, Cell]:
@@ -100,7 +100,7 @@ def cells(column: Column) -> dict[str, Cell]:
                 failing.setdefault(clause, []).append(vector["id"])
     result: dict[str, Cell] = {}
     verdicts = {entry["clause"]: entry for entry in report["clauses"]}
-    for clause in _data.clause_ids():
+    for clause in clause_ids():
         entry = verdicts.get(clause)
         if entry is None:
             result[clause] = Cell(NOT_RUN, "not run")
@@ -226,7 +226,7 @@ def markdown(columns: Sequence[Column], details: str = "") -> str:
         "|---|" + "---|" * len(columns),
     ]
     for key, title in rows():
-        row = [f"**{key}** {title}" if key in _data.clause_ids() else f"**{title}**"]
+        row = [f"**{key}** {title}" if key in clause_ids() else f"**{title}**"]
         for column, column_cells in zip(columns, grid, strict=True):
             cell = column_cells[key]
             mark = _MARK[cell.state]
@@ -289,7 +289,7 @@ def page(columns: Sequence[Column], title: str = "ActionGate compatibility matri
     out.append("</tr></thead><tbody>")
     for key, row_title in rows():
         out.append(
-            f'<tr id="row-{_e(key)}"><th scope="row">{_e(key if key in _data.clause_ids() else "")}'
+            f'<tr id="row-{_e(key)}"><th scope="row">{_e(key if key in clause_ids() else "")}'
             f' <span class="title">{_e(row_title)}</span></th>'
         )
         for index, column_cells in enumerate(grid):

@@ -24,7 +24,7 @@ from actiongate import (
     __version__,
 )
 
-from .faults import FaultyStore
+from .faulty_store import FaultyStore
 from .messages import PROTOCOL_VERSION
 
 __all__ = ["ReferenceAdapter", "decode_number", "encode_number"]

@@ -16,10 +16,10 @@ from typing import Any
 
 from actiongate import Gate, Policy, StoreErrorMode
 
+from ..checkers.linearizability import History, Operation, check_history, fields_from_record
+from ..targets import TargetError, store_factory
+from ..targets.protocol import Connection, HarnessError
 from .concurrency import record_processes, record_threads, run_faults
-from .linearizability import History, Operation, check_history, fields_from_record
-from .protocol import Connection, HarnessError
-from .targets import TargetError, store_factory
 
 __all__ = ["AtomicityResult", "run_atomicity"]
 

@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from . import __version__
+from .. import __version__
 from .messages import PROTOCOL_VERSION, SCHEMA_PROBLEMS, record_problems, response_errors
 
 __all__ = ["Connection", "HarnessError", "InProcessTransport", "SubprocessTransport"]

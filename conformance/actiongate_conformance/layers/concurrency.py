@@ -29,8 +29,8 @@ from typing import Any
 
 from actiongate import Decision, Engine, Gate, Policy, Status, Store, StoreErrorMode, store_from_url
 
-from .faults import FaultyStore, InjectedFault
-from .linearizability import DecisionFields, History, Operation, step
+from ..checkers.linearizability import DecisionFields, History, Operation, step
+from ..targets.faulty_store import FaultyStore, InjectedFault
 
 __all__ = [
     "FAULT_CASES",

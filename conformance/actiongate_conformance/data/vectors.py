@@ -15,7 +15,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from . import _data
+from ..data import clause_ids, validator, vector_files
 
 __all__ = [
     "FAULT_OPS",
@@ -105,7 +105,7 @@ def load_file(path: Path) -> VectorFile:
         raise VectorError(f"{path}: cannot read: {error}") from None
     except json.JSONDecodeError as error:
         raise VectorError(f"{path}: line {error.lineno}: not JSON: {error.msg}") from None
-    errors = sorted(_data.validator("vector").iter_errors(document), key=lambda e: e.json_path)
+    errors = sorted(validator("vector").iter_errors(document), key=lambda e: e.json_path)
     if errors:
         details = "\n".join(f"  {e.json_path}: {_short(e.message)}" for e in errors[:10])
         more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
@@ -116,8 +116,8 @@ def load_file(path: Path) -> VectorFile:
 
 def load_all(paths: Iterable[Path] | None = None) -> list[VectorFile]:
     """Every vector file (by default the suite's own), checked across files too."""
-    files = [load_file(path) for path in (_data.vector_files() if paths is None else paths)]
-    known = set(_data.clause_ids())
+    files = [load_file(path) for path in (vector_files() if paths is None else paths)]
+    known = set(clause_ids())
     seen: dict[str, Path] = {}
     for vector_file in files:
         for vector in vector_file.vectors:

@@ -17,7 +17,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from . import _data
+from ..data import validator
 from .vectors import VectorError
 
 __all__ = ["KnownFailures", "load_skip_file", "skip_file_for"]
@@ -39,7 +39,7 @@ def load_skip_file(path: Path) -> KnownFailures:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise VectorError(f"{path}: cannot read the skip file: {error}") from None
-    errors = list(_data.validator("skip").iter_errors(document))
+    errors = list(validator("skip").iter_errors(document))
     if errors:
         shown = "; ".join(f"{e.json_path}: {e.message}" for e in errors[:5])
         raise VectorError(f"{path}: does not match skip.schema.json: {shown}")

@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import _data
-from .messages import SCHEMA_PROBLEMS
-from .protocol import HarnessError
-from .skips import KnownFailures
-from .targets import Target, TargetError
-from .vectors import ExpectedDecision, ExpectedError, Step, Vector
+from ..data import clause_ids
+from ..data.skips import KnownFailures
+from ..data.vectors import ExpectedDecision, ExpectedError, Step, Vector
+from ..targets import Target, TargetError
+from ..targets.messages import SCHEMA_PROBLEMS
+from ..targets.protocol import HarnessError
 
 __all__ = ["ClauseVerdict", "Mismatch", "Outcome", "Report", "compare", "run_vectors", "smoke"]
 
@@ -92,7 +92,7 @@ class Report:
 
     def clauses(self) -> list[ClauseVerdict]:
         """A verdict for every clause of SEMANTICS.md, in its order."""
-        tally: dict[str, dict[str, int]] = {clause: {} for clause in _data.clause_ids()}
+        tally: dict[str, dict[str, int]] = {clause: {} for clause in clause_ids()}
         for outcome in self.outcomes:
             for clause in outcome.vector.clauses:
                 counts = tally.setdefault(clause, {})

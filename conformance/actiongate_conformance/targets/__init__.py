@@ -7,7 +7,10 @@
 - ``cmd:COMMAND ARGS``: any program speaking the adapter protocol on stdin/stdout.
 
 In-process targets answer through the same JSON lines as a subprocess, so there is one code path,
-and a float that JSON cannot carry exactly could not slip through.
+and a float that JSON cannot carry exactly could not slip through. This package is the
+transport: the protocol client (``protocol``), its schema checks (``messages``), the reference
+engine behind the protocol (``adapter``) and the store wrapper that injects faults
+(``faulty_store``). It imports ``actiongate`` and ``data``, nothing above.
 """
 
 from __future__ import annotations

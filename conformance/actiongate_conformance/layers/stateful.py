@@ -55,13 +55,13 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from . import _data
-from .oracle import Expect, Oracle, Verdict
-from .protocol import HarnessError
-from .report import timeline
-from .runner import compare
-from .targets import Target, TargetError
-from .vectors import ExpectedDecision, ExpectedError, Step, _vector
+from ..checkers.oracle import Expect, Oracle, Verdict
+from ..data import clause_ids, schema
+from ..data.vectors import ExpectedDecision, ExpectedError, Step, _vector
+from ..reports.terminal import timeline
+from ..targets import Target, TargetError
+from ..targets.protocol import HarnessError
+from .vectors import compare
 
 __all__ = ["Counterexample", "StatefulResult", "run_stateful"]
 
@@ -558,7 +558,7 @@ def vector_document(found: Counterexample, chosen: int, target_spec: str) -> dic
         "max-calls-edge": any(type(n) is int and n <= 1 for n in max_calls),
     }
     found_flags = trace.flags | {flag for flag, holds in derived.items() if holds}
-    known_flags = _data.schema("vector")["$defs"]["flag"]["enum"]
+    known_flags = schema("vector")["$defs"]["flag"]["enum"]
     flags = [flag for flag in known_flags if flag in found_flags]
     return {
         "schema": "urn:actiongate:schema:vector:1.0",
@@ -568,7 +568,7 @@ def vector_document(found: Counterexample, chosen: int, target_spec: str) -> dic
         "vectors": [
             {
                 "id": vector_id,
-                "clauses": [c for c in _data.clause_ids() if c in cited] or ["DEC-1"],
+                "clauses": [c for c in clause_ids() if c in cited] or ["DEC-1"],
                 "flags": flags or ["decision-fields"],
                 "description": (
                     f"Found by the stateful model (seed {chosen}) against {target_spec}; at the "

@@ -9,14 +9,16 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from . import SPEC_VERSION, __version__
-from .oracle import Oracle
-from .runner import BAD, DECLARED, ERROR, FAIL, PASS, SKIP, STALE, Outcome, Report
-from .vectors import ExpectedDecision, ExpectedError, Step, Vector
+from .. import SPEC_VERSION, __version__
+from ..checkers.oracle import Oracle
+from ..data.vectors import ExpectedDecision, ExpectedError, Step, Vector
+from ..layers.vectors import BAD, DECLARED, ERROR, FAIL, PASS, SKIP, STALE, Outcome, Report
 
 if TYPE_CHECKING:
-    from .atomicity import AtomicityResult
-    from .stateful import StatefulResult  # stateful.py prints its timelines with this module
+    from ..layers.atomicity import AtomicityResult
+    from ..layers.stateful import (
+        StatefulResult,  # stateful.py prints its timelines with this module
+    )
 
 __all__ = [
     "describe_step",

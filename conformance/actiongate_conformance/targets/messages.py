@@ -14,7 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from . import _data
+from ..data import schema_registry, validator
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -46,7 +46,7 @@ _STATUS_REASONS = frozenset(
 @functools.cache
 def _validator(definition: str) -> Draft202012Validator:
     return Draft202012Validator(
-        {"$ref": f"{_PROTOCOL_ID}#/$defs/{definition}"}, registry=_data.schema_registry()
+        {"$ref": f"{_PROTOCOL_ID}#/$defs/{definition}"}, registry=schema_registry()
     )
 
 
@@ -82,7 +82,7 @@ def record_problems(decision: Any) -> list[str]:
     """Why ``decision`` is not a record of decision.schema.json; empty when it is."""
     if plainly_valid_decision(decision):
         return []
-    inner = _data.validator("decision").iter_errors(decision)
+    inner = validator("decision").iter_errors(decision)
     return [f"$.decision{e.json_path[1:]}: {e.message}" for e in inner]
 
 
