@@ -16,10 +16,9 @@ It imports nothing outside the standard library; the Redis store needs the ``red
 from __future__ import annotations
 
 from ._emitter import Emitter
-from ._engine import Engine
+from ._engine import Blocked, Engine
 from ._errors import (
     ActionGateError,
-    Blocked,
     ConfigurationError,
     InvalidGate,
     InvalidInput,

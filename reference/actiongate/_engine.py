@@ -1,4 +1,5 @@
-"""Engine: the clock, the policy registry, decorators and listeners around a store.
+"""Engine: the clock, the policy registry, decorators and listeners around a store; and
+Blocked, the exception its decorators raise for a BLOCK.
 
 The engine owns time (an injectable clock) and turns what a store says into a Decision; the
 rules themselves live in _decide.py. A store failure never escapes a check (ERR-3).
@@ -15,18 +16,26 @@ from typing import Any, ParamSpec, TypeVar
 
 from ._decide import decision_from_reply, store_error_decision
 from ._emitter import Emitter
-from ._errors import Blocked, InvalidGate, InvalidPolicy, InvalidTime, StoreError
+from ._errors import ActionGateError, InvalidGate, InvalidPolicy, InvalidTime, StoreError
 from ._types import Decision, Gate, Mode, Policy, Result
 from .stores import AsyncStore, MemoryStore, Store
 from .stores.memory import AsyncMemoryStore
 
-__all__ = ["Engine"]
+__all__ = ["Blocked", "Engine"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 TIME_LIMIT = 2.0**53  # TIME-3
 DEFAULT_POLICY = Policy()
+
+
+class Blocked(ActionGateError, RuntimeError):  # upstream's public name
+    """Raised by ``guard`` and ``enforce`` for a BLOCK (SEMANTICS.md section 11)."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.message or f"blocked: {decision.reason}")
+        self.decision = decision
 
 
 def _check_now(now: object) -> float:

@@ -1,15 +1,13 @@
-"""The exceptions of actiongate: one base class, one subclass per thing that can go wrong."""
+"""The exceptions of actiongate: one base class, one subclass per thing that can go wrong.
+
+Blocked, which carries a Decision, lives with the Engine that raises it (``_engine.py``): this
+module imports nothing of actiongate, since ``_types.py`` raises its errors.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ._types import Decision
-
 __all__ = [
     "ActionGateError",
-    "Blocked",
     "ConfigurationError",
     "InvalidGate",
     "InvalidInput",
@@ -55,11 +53,3 @@ class StoreError(ActionGateError):
 
 class ConfigurationError(ActionGateError):
     """A store URL or option that names nothing usable."""
-
-
-class Blocked(ActionGateError, RuntimeError):  # upstream's public name
-    """Raised by ``guard`` and ``enforce`` for a BLOCK (SEMANTICS.md section 11)."""
-
-    def __init__(self, decision: Decision) -> None:
-        super().__init__(decision.message or f"blocked: {decision.reason}")
-        self.decision = decision
