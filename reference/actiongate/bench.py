@@ -23,9 +23,7 @@ import importlib.util
 import itertools
 import json
 import platform
-import statistics
 import sys
-import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,9 +34,20 @@ from typing import Any, TextIO
 
 import actiongate
 
-RETAINED = (10, 1_000, 10_000)
-WORKLOADS = ("allow", "blocked")
-REPETITIONS = 3
+from ._bench_common import (
+    REPETITIONS,
+    RETAINED,
+    WORKLOADS,
+    ManualClock,
+    Settings,
+    Subject,
+    calibrate,
+    engine_subject,
+    medians,
+    micros,
+    time_calls,
+)
+
 UPSTREAM_NAME = "actiongate_upstream"
 LONG_WINDOW = 3600  # seconds: every limits hit of a row stays retained for the whole run
 NOISE_NOTE = "the machine is noisy: compare ratios within this run only"
@@ -47,36 +56,8 @@ LIMITS_NOTE = (
     " the wall clock; its allow rows are trimmed back to ~N retained between calls, untimed"
 )
 
-
-@dataclass(frozen=True)
-class Settings:
-    target_seconds: float  # the time one timed row should take
-    expired_gates: int
-
-
 FULL = Settings(target_seconds=0.5, expired_gates=100_000)
 QUICK = Settings(target_seconds=0.005, expired_gates=10_000)
-
-
-class ManualClock:
-    """The injected clock: one second per tick, so every time is an exact float."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def tick(self) -> None:
-        self.now += 1.0
-
-
-@dataclass(frozen=True)
-class Subject:
-    """One implementation set up for one row: ``call`` is timed, ``between`` is not."""
-
-    call: Callable[[], object]
-    between: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,21 +73,9 @@ class Implementation:
 
 
 def actiongate_subject(package: ModuleType, workload: str, retained: int) -> Subject:
-    """Ours or upstream, through the public API both share."""
-    clock = ManualClock()
-    engine = package.Engine(store=package.MemoryStore(), clock=clock)
+    """Ours or upstream, over its memory store."""
     gate = package.Gate("bench", workload, "user:1")
-    if workload == "allow":
-        # window = N ticks: at steady state each check prunes one event and adds one.
-        policy = package.Policy(max_calls=2 * retained + 10, window=float(retained))
-    else:
-        policy = package.Policy(max_calls=retained, window=float(4 * retained))
-    for _ in range(retained):
-        engine.check(gate, policy)
-        clock.tick()
-    check = partial(engine.check, gate, policy)
-    # Blocked: the clock stays put inside the window, so every check is a RATE_LIMIT block.
-    return Subject(check, clock.tick if workload == "allow" else None)
+    return engine_subject(package, package.MemoryStore(), gate, workload, retained)
 
 
 def limits_subject(limits: ModuleType, workload: str, retained: int) -> Subject:
@@ -175,36 +144,6 @@ def load_limits() -> tuple[ModuleType | None, str]:
     return limits, f"limits {limits.__version__} MovingWindowRateLimiter over MemoryStorage"
 
 
-def time_calls(subject: Subject, iterations: int) -> dict[str, float]:
-    """Time each call, and the whole loop for throughput. GC stays on: callers pay it too."""
-    durations = [0] * iterations
-    call, between, clock = subject.call, subject.between, time.perf_counter_ns
-    start = clock()
-    for index in range(iterations):
-        if between is not None:
-            between()
-        before = clock()
-        call()
-        durations[index] = clock() - before
-    elapsed = clock() - start
-    durations.sort()
-    return {
-        "p50_ns": durations[iterations // 2],
-        "p99_ns": durations[min(iterations - 1, iterations * 99 // 100)],
-        "checks_per_s": iterations * 1e9 / elapsed,
-    }
-
-
-def calibrate(subject: Subject, settings: Settings) -> int:
-    """Warm the subject up; return the iterations that make one row last about the target."""
-    iterations = 16
-    while True:
-        elapsed = iterations / time_calls(subject, iterations)["checks_per_s"]
-        if elapsed >= settings.target_seconds / 10 or iterations >= 1 << 20:
-            return max(50, int(iterations * settings.target_seconds / elapsed))
-        iterations *= 4
-
-
 def measure_rows(
     implementations: Sequence[Implementation], settings: Settings
 ) -> list[dict[str, Any]]:
@@ -228,10 +167,6 @@ def measure_rows(
         }
         for workload, retained in rows
     ]
-
-
-def medians(samples: list[dict[str, float]]) -> dict[str, float]:
-    return {name: statistics.median(sample[name] for sample in samples) for name in samples[0]}
 
 
 def expired_gate_memory(package: ModuleType, gates: int) -> dict[str, float]:
@@ -294,10 +229,6 @@ def print_report(
             f"= {memory['bytes_per_gate_after']:.1f} B/gate retained after expiry",
             file=out,
         )
-
-
-def micros(nanoseconds: float) -> str:
-    return f"{nanoseconds / 1000:.2f} us"
 
 
 def load_implementations(upstream: str | None) -> tuple[list[Implementation], dict[str, str]]:

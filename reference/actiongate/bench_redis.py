@@ -13,15 +13,16 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from . import Engine, Gate, Policy, store_from_url
-from .bench import (
+import actiongate
+
+from ._bench_common import (
     REPETITIONS,
     RETAINED,
     WORKLOADS,
-    ManualClock,
     Settings,
     Subject,
     calibrate,
+    engine_subject,
     medians,
     micros,
     time_calls,
@@ -33,18 +34,10 @@ TRIVIAL_SCRIPT = "return 1"
 
 
 def _check_subject(store: Any, workload: str, retained: int) -> Subject:
-    clock = ManualClock()
-    engine = Engine(store=store, clock=clock)
-    gate = Gate("bench-redis", workload, f"n{retained}")
+    # The rows of the memory benchmark, over Redis; the gate starts empty however runs left it.
+    gate = actiongate.Gate("bench-redis", workload, f"n{retained}")
     store.clear(gate)
-    if workload == "allow":  # as in the memory rows: each check prunes one event, adds one
-        policy = Policy(max_calls=2 * retained + 10, window=float(retained))
-    else:
-        policy = Policy(max_calls=retained, window=float(4 * retained))
-    for _ in range(retained):
-        engine.check(gate, policy)
-        clock.tick()
-    return Subject(partial(engine.check, gate, policy), clock.tick if workload == "allow" else None)
+    return engine_subject(actiongate, store, gate, workload, retained)
 
 
 def _server_usec_per_call(client: Any, measure: Callable[[], dict[str, float]]) -> float:
@@ -56,7 +49,7 @@ def _server_usec_per_call(client: Any, measure: Callable[[], dict[str, float]]) 
 
 def redis_rows(url: str, settings: Settings) -> dict[str, Any]:
     """Per-check p50 beside the PING and trivial-EVALSHA floor, and the server's time."""
-    store: Any = store_from_url(url)
+    store: Any = actiongate.store_from_url(url)
     client = store.client
     # The floor is called the way the store calls its script: EVALSHA straight on the client.
     trivial = client.script_load(TRIVIAL_SCRIPT)
