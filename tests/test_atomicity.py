@@ -14,13 +14,8 @@ from typing import Any
 import pytest
 from actiongate import Engine, Gate, MemoryStore, Policy, StoreErrorMode
 from actiongate_conformance.checkers.linearizability import check_history
-from actiongate_conformance.layers.concurrency import (
-    FAULT_CASES,
-    SharedClock,
-    record_processes,
-    record_threads,
-    run_faults,
-)
+from actiongate_conformance.layers.concurrency import SharedClock, record_processes, record_threads
+from actiongate_conformance.layers.faults import FAULT_CASES, run_faults
 
 from .broken_stores import ReadThenWriteStore, RecordsThenFails, YieldingStore
 

@@ -19,7 +19,8 @@ from actiongate import Gate, Policy, StoreErrorMode
 from ..checkers.linearizability import History, Operation, check_history, fields_from_record
 from ..targets import TargetError, store_factory
 from ..targets.protocol import Connection, HarnessError
-from .concurrency import record_processes, record_threads, run_faults
+from .concurrency import record_processes, record_threads
+from .faults import run_faults
 
 __all__ = ["AtomicityResult", "run_atomicity"]
 

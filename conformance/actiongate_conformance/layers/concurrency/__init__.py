@@ -1,0 +1,21 @@
+"""Drivers that record concurrent histories of checks, for the linearizability checker.
+
+- ``record_threads``: N threads in this process, released together by a barrier, each issuing
+  checks on a few gates through the reference Engine over a Python store (or through engines a
+  factory builds);
+- ``record_processes``: M processes of N threads against a store that processes share, named by
+  URL (``redis://...``); every process makes its own store with ``actiongate.store_from_url``;
+
+Every check takes its ``now`` from one shared clock at invocation: the k-th reading is
+``start + k * step``, so the values are deterministic and increase with invocation order, while
+``time.monotonic_ns()`` stamps the invocation and the return. CLOCK_MONOTONIC is system-wide on
+Linux, so stamps from different processes compare. The recorded History goes to
+``linearizability.check_history``.
+"""
+
+from __future__ import annotations
+
+from .processes import record_processes
+from .threads import SharedClock, decision_fields, record_threads
+
+__all__ = ["SharedClock", "decision_fields", "record_processes", "record_threads"]
