@@ -8,7 +8,7 @@ atomically (RES-1); the store sends it by EVALSHA and loads it again on NOSCRIPT
 restart or SCRIPT FLUSH). The script prunes with one ZREMRANGEBYSCORE, counts with ZCARD, reads
 only the newest event, and adds one member: O(log n) in the retained events. Its reply is one
 line of text, which a client reads in one go. SEMANTICS.md Appendix B gives the layout, so that
-ports in other languages can share a Redis with this one.
+ports in other languages can share a Redis with this one; ``_redis_keys.py`` makes its keys.
 
 Numbers cross Python, Redis and Lua as text that reads back as the same binary64 value
 (TIME-2): ``repr(float)`` out of Python, ``%.17g`` out of Lua, ``float()`` back in Python.
@@ -46,7 +46,6 @@ import importlib
 import importlib.resources
 import importlib.util
 import math
-import re
 import threading
 from collections.abc import Callable, Mapping
 from types import ModuleType
@@ -55,6 +54,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .._errors import ConfigurationError, StoreError
 from .._types import Gate, Policy
+from ._redis_keys import DEFAULT_PREFIX, checked_prefix, encode_gate, gate_key, scan_pattern
 
 if TYPE_CHECKING:
     import redis
@@ -77,7 +77,6 @@ __all__ = [
 ]
 
 INSTALL_HINT = "pip install 'actiongate-conformance[redis]'"
-DEFAULT_PREFIX = "actiongate"
 DEFAULT_TTL_MARGIN = 60.0  # seconds beyond the time the newest event leaves the window
 DEFAULT_TIMEOUT = 1.0  # socket_timeout and socket_connect_timeout of the URL factories
 SCAN_BATCH = 1000
@@ -103,53 +102,6 @@ def _no_script_error() -> type[Exception]:
     exceptions: Any = importlib.import_module("redis.exceptions")
     error: type[Exception] = exceptions.NoScriptError
     return error
-
-
-# Keys (ID-2)
-
-
-def _prefix_bytes(prefix: object) -> bytes:
-    # ':' followed by a digit is where a gate's encoding begins; a prefix holding one could
-    # name another prefix's keys ("a" + ":1:x:..." vs "a:1:x" + ":..."), so it is refused.
-    if not isinstance(prefix, str) or not prefix:
-        raise ConfigurationError(f"prefix must be a non-empty string, got {prefix!r}")
-    if re.search(r":[0-9]", prefix):
-        raise ConfigurationError(f"prefix must not hold ':' before a digit, got {prefix!r}")
-    try:
-        return prefix.encode()
-    except UnicodeEncodeError:
-        raise ConfigurationError(f"prefix must be valid Unicode, got {prefix!r}") from None
-
-
-def gate_key(prefix: str, gate: Gate) -> bytes:
-    """The gate's key: ``<prefix>:<n>:<namespace>:<m>:<action>:<principal>``, UTF-8.
-
-    ``n`` and ``m`` are the UTF-8 byte lengths of namespace and action, in decimal. The
-    encoding is injective (ID-2): strip ``<prefix>:``, read digits up to ':' as ``n``, take ``n``
-    bytes as the namespace, skip ':', read ``m`` likewise, take ``m`` bytes as the action, skip
-    ':', and the rest is the principal. Every key thus decodes to exactly one gate, so two gates
-    with one key are one gate, whatever bytes their fields hold. Across prefixes: a key of
-    prefix ``P`` is ``P`` + ':' + a digit, and no prefix holds ':' before a digit, so a key with
-    two prefixes ``P`` shorter than ``Q`` would put ':' and a digit inside ``Q``.
-    """
-    return _encode_gate(_prefix_bytes(prefix), gate)
-
-
-def _encode_gate(prefix: bytes, gate: Gate) -> bytes:
-    namespace, action = gate.namespace.encode(), gate.action.encode()
-    return b"%s:%d:%s:%d:%s:%s" % (
-        prefix,
-        len(namespace),
-        namespace,
-        len(action),
-        action,
-        gate.principal.encode(),
-    )
-
-
-def _scan_pattern(prefix: bytes) -> bytes:
-    # SCAN MATCH is a glob: escape its special characters, then ':' and the length's digit.
-    return re.sub(rb"([*?\[\]\\])", rb"\\\1", prefix) + b":[0-9]*"
 
 
 # Replies
@@ -239,8 +191,8 @@ class _RedisStoreBase:
     def __init__(self, client: Any, prefix: str, server_time: bool, ttl_margin: float) -> None:
         _require_redis()
         self._key_prefix = prefix
-        self._prefix_bytes = _prefix_bytes(prefix)  # checked once, not at every check
-        self._pattern = _scan_pattern(self._prefix_bytes)
+        self._prefix_bytes = checked_prefix(prefix)  # checked once, not at every check
+        self._pattern = scan_pattern(self._prefix_bytes)
         self.client = client
         self.server_time = bool(server_time)
         self.ttl_margin = _margin(ttl_margin)
@@ -255,7 +207,7 @@ class _RedisStoreBase:
 
     def key(self, gate: Gate) -> bytes:
         """The gate's key under this store's prefix (``gate_key``)."""
-        return _encode_gate(self._prefix_bytes, gate)
+        return encode_gate(self._prefix_bytes, gate)
 
 
 class RedisStore(_RedisStoreBase):
