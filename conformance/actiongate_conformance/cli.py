@@ -22,16 +22,12 @@ from .data.skips import load_skip_file, skip_file_for
 from .data.vectors import VectorError, load_all, load_file, select
 from .layers.atomicity import run_atomicity
 from .layers.stateful import run_stateful
+from .layers.timeline import timeline
 from .layers.vectors import run_vectors, smoke
+from .reports.json_report import json_report
+from .reports.junit import junit_xml
 from .reports.matrix import MatrixError, load_column, markdown, page
-from .reports.terminal import (
-    first_problem,
-    json_report,
-    junit_xml,
-    stateful_summary,
-    terminal_report,
-    timeline,
-)
+from .reports.terminal import first_problem, stateful_summary, terminal_report
 from .targets import TargetError, target_from_string
 
 __all__ = ["main", "run"]

@@ -23,10 +23,11 @@ import sys
 from bisect import bisect_right
 from typing import Any
 
-from actiongate_conformance.checkers import linearizability as lin
+from actiongate_conformance.checkers.linearizability import model as lin
 from actiongate_conformance.cli import run
-from actiongate_conformance.layers import atomicity, stateful
+from actiongate_conformance.layers import atomicity
 from actiongate_conformance.layers import vectors as runner
+from actiongate_conformance.layers.stateful import machine as stateful
 from actiongate_conformance.targets import target_from_string
 
 
