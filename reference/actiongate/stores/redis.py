@@ -11,7 +11,8 @@ line of text, which a client reads in one go. SEMANTICS.md Appendix B gives the 
 ports in other languages can share a Redis with this one; ``_redis_keys.py`` makes its keys.
 
 Numbers cross Python, Redis and Lua as text that reads back as the same binary64 value
-(TIME-2): ``repr(float)`` out of Python, ``%.17g`` out of Lua, ``float()`` back in Python.
+(TIME-2): ``repr(float)`` out of Python, ``%.17g`` out of Lua, ``float()`` back in Python;
+``_redis_script.py`` writes the script's ARGV and reads its reply.
 
 Which clock. By default ``now`` comes from the caller (TIME-1). Use that when every process
 sharing the Redis reads one clock, e.g. ``time.time`` on hosts kept in sync (the Engine's
@@ -41,20 +42,24 @@ twice; a client you pass in keeps whatever retry policy you gave it.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import importlib.resources
-import importlib.util
 import math
-import threading
-from collections.abc import Callable, Mapping
-from types import ModuleType
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from .._errors import ConfigurationError, StoreError
 from .._types import Gate, Policy
+from ._redis_client import (
+    DEFAULT_TIMEOUT,
+    INSTALL_HINT,
+    fakeredis_server,
+    make_client,
+    require_redis,
+    split_options,
+)
 from ._redis_keys import DEFAULT_PREFIX, checked_prefix, encode_gate, gate_key, scan_pattern
+from ._redis_script import SCRIPT, SCRIPT_SHA, TimedReply, parse_reply, script_args
 
 if TYPE_CHECKING:
     import redis
@@ -67,6 +72,7 @@ __all__ = [
     "DEFAULT_PREFIX",
     "DEFAULT_TIMEOUT",
     "DEFAULT_TTL_MARGIN",
+    "INSTALL_HINT",
     "AsyncRedisStore",
     "RedisStore",
     "TimedReply",
@@ -76,25 +82,8 @@ __all__ = [
     "store_from_redis_url",
 ]
 
-INSTALL_HINT = "pip install 'actiongate-conformance[redis]'"
 DEFAULT_TTL_MARGIN = 60.0  # seconds beyond the time the newest event leaves the window
-DEFAULT_TIMEOUT = 1.0  # socket_timeout and socket_connect_timeout of the URL factories
 SCAN_BATCH = 1000
-
-# (calls_in_window, allowed, time_since_last, now): the store reply plus the T it used.
-TimedReply = tuple[int, bool, "float | None", float]
-
-_SCRIPT = (
-    importlib.resources.files("actiongate.stores").joinpath("check_and_reserve.lua").read_text()
-)
-
-
-def _require_redis() -> ModuleType:
-    try:
-        import redis  # noqa: PLC0415 - optional: only a Redis store needs it
-    except ImportError as error:
-        raise ConfigurationError(f"the Redis store needs redis-py: {INSTALL_HINT}") from error
-    return redis
 
 
 def _no_script_error() -> type[Exception]:
@@ -104,61 +93,8 @@ def _no_script_error() -> type[Exception]:
     return error
 
 
-# Replies
-
-
-def _number(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError(f"expected a finite number, got {text!r}")
-    return number
-
-
-def _parse(reply: object, now: float | None) -> TimedReply:
-    """The script's reply, ``b"<count> <allowed> <last or -> <now or ->"``, as Python values.
-
-    ``now`` is the T the caller sent, None when the script took the server's. Either
-    ``decode_responses`` setting: the reply is bytes or str.
-    """
-    try:
-        text = reply.decode("ascii") if isinstance(reply, bytes) else reply
-        if not isinstance(text, str):
-            raise TypeError("not text")
-        count, allowed, last, server_now = text.split(" ")
-        if not (count.isascii() and count.isdigit()) or allowed not in ("0", "1"):
-            raise ValueError("count or allowed out of range")
-        if (now is None) == (server_now == "-"):
-            raise ValueError("the script's T is there iff it took the server's")
-        used = _number(server_now) if now is None else now
-        # DEC-3: T - last in binary64, the subtraction the script would have made.
-        age = None if last == "-" else used - _number(last)
-        return int(count), allowed == "1", age, used
-    except (TypeError, ValueError, UnicodeDecodeError) as error:
-        # ERR-3: Redis ran the script, so the outcome is unknown; never a crash.
-        raise StoreError(f"unreadable reply from the check script: {reply!r}") from error
-
-
 def _failure(operation: str, error: Exception) -> StoreError:
     return StoreError(f"redis {operation} failed: {type(error).__name__}: {error}")
-
-
-def _args(now: float | None, policy: Policy, margin: str) -> list[str]:
-    """ARGV of the script, as text that reads back exactly (TIME-2): T and T - window in
-    %.17g, the member text Appendix B gives, computed here so that the script formats none."""
-    window = policy.window
-    if now is None:
-        now_text = cutoff = ""
-    else:
-        now_text = f"{now:.17g}"
-        cutoff = "" if window is None else f"{now - window:.17g}"
-    return [
-        now_text,
-        "" if window is None else repr(window),
-        repr(policy.cooldown),
-        str(policy.max_calls),
-        margin,
-        cutoff,
-    ]
 
 
 def _margin(ttl_margin: object) -> float:
@@ -175,21 +111,20 @@ def _margin(ttl_margin: object) -> float:
 
 
 class _RedisStoreBase:
-    """What the sync and async stores share: options, keys, the registered script."""
+    """What the sync and async stores share: options and keys."""
 
     __slots__ = (
         "_key_prefix",
         "_margin_text",
         "_pattern",
         "_prefix_bytes",
-        "_sha",
         "client",
         "server_time",
         "ttl_margin",
     )
 
     def __init__(self, client: Any, prefix: str, server_time: bool, ttl_margin: float) -> None:
-        _require_redis()
+        require_redis()
         self._key_prefix = prefix
         self._prefix_bytes = checked_prefix(prefix)  # checked once, not at every check
         self._pattern = scan_pattern(self._prefix_bytes)
@@ -197,9 +132,6 @@ class _RedisStoreBase:
         self.server_time = bool(server_time)
         self.ttl_margin = _margin(ttl_margin)
         self._margin_text = repr(self.ttl_margin)
-        # EVALSHA straight through the client: redis-py's Script wrapper costs microseconds
-        # a check (a tuple rebuild, an import, an isinstance) that a decision need not pay.
-        self._sha = hashlib.sha1(_SCRIPT.encode()).hexdigest()
 
     @property
     def prefix(self) -> str:
@@ -276,17 +208,20 @@ class RedisStore(_RedisStoreBase):
         self.client.close()
 
     def _check(self, gate: Gate, now: float | None, policy: Policy) -> TimedReply:
-        key, args = self.key(gate), _args(now, policy, self._margin_text)
+        key, args = self.key(gate), script_args(now, policy, self._margin_text)
         try:
             try:
-                reply = self.client.evalsha(self._sha, 1, key, *args)
+                # EVALSHA straight through the client: redis-py's Script wrapper costs
+                # microseconds a check (a tuple rebuild, an import, an isinstance) that a
+                # decision need not pay.
+                reply = self.client.evalsha(SCRIPT_SHA, 1, key, *args)
             except _no_script_error():
                 # After a restart or SCRIPT FLUSH (on a cluster, on every primary).
-                self.client.script_load(_SCRIPT)
-                reply = self.client.evalsha(self._sha, 1, key, *args)
+                self.client.script_load(SCRIPT)
+                reply = self.client.evalsha(SCRIPT_SHA, 1, key, *args)
         except Exception as error:
             raise _failure("check", error) from error
-        return _parse(reply, now)
+        return parse_reply(reply, now)
 
 
 class AsyncRedisStore(_RedisStoreBase):
@@ -344,125 +279,23 @@ class AsyncRedisStore(_RedisStoreBase):
         await self.client.aclose()
 
     async def _check(self, gate: Gate, now: float | None, policy: Policy) -> TimedReply:
-        key, args = self.key(gate), _args(now, policy, self._margin_text)
+        key, args = self.key(gate), script_args(now, policy, self._margin_text)
         try:
             try:
-                reply = await self.client.evalsha(self._sha, 1, key, *args)
+                reply = await self.client.evalsha(SCRIPT_SHA, 1, key, *args)
             except _no_script_error():
-                await self.client.script_load(_SCRIPT)
-                reply = await self.client.evalsha(self._sha, 1, key, *args)
+                await self.client.script_load(SCRIPT)
+                reply = await self.client.evalsha(SCRIPT_SHA, 1, key, *args)
         except Exception as error:
             raise _failure("check", error) from error
-        return _parse(reply, now)
-
-
-# URLs
-
-_STORE_OPTIONS = ("prefix", "server_time", "ttl_margin", "decode_responses")
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-_fake_servers: dict[str, Any] = {}  # fakeredis://NAME -> its FakeServer, for this process
-_fake_lock = threading.Lock()
-
-
-def _split_options(url: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """``(url for redis-py, store options, client options)``; the store's own options go."""
-    parts = urlsplit(url)
-    store: dict[str, Any] = {}
-    client: dict[str, Any] = {}
-    rest = []
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name not in _STORE_OPTIONS:
-            rest.append((name, value))
-        elif name in ("server_time", "decode_responses"):
-            if value.lower() not in _TRUE + _FALSE:
-                raise ConfigurationError(f"{name} must be true or false in {url!r}, got {value!r}")
-            (store if name == "server_time" else client)[name] = value.lower() in _TRUE
-        elif name == "ttl_margin":
-            try:
-                store[name] = float(value)
-            except ValueError:
-                raise ConfigurationError(f"ttl_margin must be a number, got {value!r}") from None
-        else:
-            store[name] = value
-    return urlunsplit(parts._replace(query=urlencode(rest))), store, client
-
-
-def _client_options(retry: object) -> dict[str, Any]:
-    # No retries: a retried script whose first reply was lost could record twice (ERR-3).
-    return {
-        "socket_timeout": DEFAULT_TIMEOUT,
-        "socket_connect_timeout": DEFAULT_TIMEOUT,
-        "retry": retry,
-    }
-
-
-def fakeredis_server(url: str) -> Any:
-    """The ``fakeredis.FakeServer`` that ``fakeredis://[NAME]`` names (a new one without NAME)."""
-    # fakeredis runs Lua through lupa; without it every check would fail at the first EVALSHA.
-    if importlib.util.find_spec("fakeredis") is None or importlib.util.find_spec("lupa") is None:
-        raise ConfigurationError(
-            "fakeredis:// needs fakeredis with Lua: pip install 'fakeredis[lua]'"
-        )
-    import fakeredis  # noqa: PLC0415 - a test and demo backend, optional
-
-    parts = urlsplit(url)
-    if parts.path.strip("/"):
-        raise ConfigurationError(f"fakeredis://[NAME] takes no path, got {url!r}")
-    if not parts.netloc:
-        return fakeredis.FakeServer()
-    with _fake_lock:
-        return _fake_servers.setdefault(parts.netloc, fakeredis.FakeServer())
-
-
-def _fake_options(url: str) -> dict[str, Any]:
-    # The client options of a fakeredis:// URL, read as redis-py reads those of redis://.
-    from redis.connection import parse_url  # noqa: PLC0415
-
-    parse: Callable[[str], dict[str, Any]] = parse_url  # untyped in redis-py
-    query = urlsplit(url).query
-    try:
-        options = parse(f"redis://localhost?{query}")
-    except ValueError as error:
-        raise ConfigurationError(f"bad fakeredis URL {url!r}: {error}") from error
-    options.pop("host", None)
-    return options
-
-
-def _client(url: str, client_options: Mapping[str, Any], asynchronous: bool) -> Any:
-    """A redis-py client (sync or asyncio) for a URL, with timeouts and without retries."""
-    _require_redis()
-    import redis  # noqa: PLC0415
-    import redis.asyncio  # noqa: PLC0415
-    import redis.asyncio.retry  # noqa: PLC0415
-    import redis.retry  # noqa: PLC0415
-    from redis.backoff import NoBackoff  # noqa: PLC0415
-
-    scheme = urlsplit(url).scheme
-    if scheme == "fakeredis":
-        import fakeredis  # noqa: PLC0415
-
-        fake = fakeredis.FakeAsyncRedis if asynchronous else fakeredis.FakeRedis
-        return fake(server=fakeredis_server(url), **{**_fake_options(url), **client_options})
-    family: Any = redis.asyncio if asynchronous else redis
-    retry = (redis.asyncio.retry.Retry if asynchronous else redis.retry.Retry)(NoBackoff(), 0)
-    options = {**_client_options(retry), **client_options}
-    try:
-        if scheme.endswith("+cluster"):
-            # A sync cluster client asks a node for the slot map now: the cluster must be up.
-            cluster_url = url.replace("+cluster://", "://", 1)
-            return family.RedisCluster.from_url(cluster_url, **options)
-        return family.Redis.from_url(url, **options)
-    except ValueError as error:
-        raise ConfigurationError(f"bad Redis URL {url!r}: {error}") from error
-    except Exception as error:
-        raise StoreError(f"cannot reach Redis at {url!r}: {error}") from error
+        return parse_reply(reply, now)
 
 
 def _store_options(url: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
     scheme = urlsplit(url).scheme
     if scheme not in SCHEMES:
         raise ConfigurationError(f"not a Redis URL: {url!r}")
-    return _split_options(url)
+    return split_options(url)
 
 
 def store_from_redis_url(url: str) -> RedisStore:
@@ -475,13 +308,15 @@ def store_from_redis_url(url: str) -> RedisStore:
     and no retries.
     """
     client_url, store_options, client_options = _store_options(url)
-    return RedisStore(_client(client_url, client_options, asynchronous=False), **store_options)
+    return RedisStore(make_client(client_url, client_options, asynchronous=False), **store_options)
 
 
 def async_store_from_redis_url(url: str) -> AsyncRedisStore:
     """An AsyncRedisStore for the URLs ``store_from_redis_url`` takes."""
     client_url, store_options, client_options = _store_options(url)
-    return AsyncRedisStore(_client(client_url, client_options, asynchronous=True), **store_options)
+    return AsyncRedisStore(
+        make_client(client_url, client_options, asynchronous=True), **store_options
+    )
 
 
 # scheme -> factory; stores/__init__.py adds these to its SCHEMES, importing this module lazily.

@@ -1,0 +1,136 @@
+"""A redis-py client (sync or asyncio) from a store URL: the store's own query options split
+off, 1 s timeouts and no retries by default, and ``fakeredis://NAME`` servers for tests and demos.
+
+Imports redis-py and fakeredis only when a client is made, never at import.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from .._errors import ConfigurationError, StoreError
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "INSTALL_HINT",
+    "fakeredis_server",
+    "make_client",
+    "require_redis",
+    "split_options",
+]
+
+INSTALL_HINT = "pip install 'actiongate-conformance[redis]'"
+DEFAULT_TIMEOUT = 1.0  # socket_timeout and socket_connect_timeout of the URL factories
+
+
+def require_redis() -> ModuleType:
+    try:
+        import redis  # noqa: PLC0415 - optional: only a Redis store needs it
+    except ImportError as error:
+        raise ConfigurationError(f"the Redis store needs redis-py: {INSTALL_HINT}") from error
+    return redis
+
+
+_STORE_OPTIONS = ("prefix", "server_time", "ttl_margin", "decode_responses")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+_fake_servers: dict[str, Any] = {}  # fakeredis://NAME -> its FakeServer, for this process
+_fake_lock = threading.Lock()
+
+
+def split_options(url: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """``(url for redis-py, store options, client options)``; the store's own options go."""
+    parts = urlsplit(url)
+    store: dict[str, Any] = {}
+    client: dict[str, Any] = {}
+    rest = []
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name not in _STORE_OPTIONS:
+            rest.append((name, value))
+        elif name in ("server_time", "decode_responses"):
+            if value.lower() not in _TRUE + _FALSE:
+                raise ConfigurationError(f"{name} must be true or false in {url!r}, got {value!r}")
+            (store if name == "server_time" else client)[name] = value.lower() in _TRUE
+        elif name == "ttl_margin":
+            try:
+                store[name] = float(value)
+            except ValueError:
+                raise ConfigurationError(f"ttl_margin must be a number, got {value!r}") from None
+        else:
+            store[name] = value
+    return urlunsplit(parts._replace(query=urlencode(rest))), store, client
+
+
+def _client_options(retry: object) -> dict[str, Any]:
+    # No retries: a retried script whose first reply was lost could record twice (ERR-3).
+    return {
+        "socket_timeout": DEFAULT_TIMEOUT,
+        "socket_connect_timeout": DEFAULT_TIMEOUT,
+        "retry": retry,
+    }
+
+
+def fakeredis_server(url: str) -> Any:
+    """The ``fakeredis.FakeServer`` that ``fakeredis://[NAME]`` names (a new one without NAME)."""
+    # fakeredis runs Lua through lupa; without it every check would fail at the first EVALSHA.
+    if importlib.util.find_spec("fakeredis") is None or importlib.util.find_spec("lupa") is None:
+        raise ConfigurationError(
+            "fakeredis:// needs fakeredis with Lua: pip install 'fakeredis[lua]'"
+        )
+    import fakeredis  # noqa: PLC0415 - a test and demo backend, optional
+
+    parts = urlsplit(url)
+    if parts.path.strip("/"):
+        raise ConfigurationError(f"fakeredis://[NAME] takes no path, got {url!r}")
+    if not parts.netloc:
+        return fakeredis.FakeServer()
+    with _fake_lock:
+        return _fake_servers.setdefault(parts.netloc, fakeredis.FakeServer())
+
+
+def _fake_options(url: str) -> dict[str, Any]:
+    # The client options of a fakeredis:// URL, read as redis-py reads those of redis://.
+    from redis.connection import parse_url  # noqa: PLC0415
+
+    parse: Callable[[str], dict[str, Any]] = parse_url  # untyped in redis-py
+    query = urlsplit(url).query
+    try:
+        options = parse(f"redis://localhost?{query}")
+    except ValueError as error:
+        raise ConfigurationError(f"bad fakeredis URL {url!r}: {error}") from error
+    options.pop("host", None)
+    return options
+
+
+def make_client(url: str, client_options: Mapping[str, Any], asynchronous: bool) -> Any:
+    """A redis-py client (sync or asyncio) for a URL, with timeouts and without retries."""
+    require_redis()
+    import redis  # noqa: PLC0415
+    import redis.asyncio  # noqa: PLC0415
+    import redis.asyncio.retry  # noqa: PLC0415
+    import redis.retry  # noqa: PLC0415
+    from redis.backoff import NoBackoff  # noqa: PLC0415
+
+    scheme = urlsplit(url).scheme
+    if scheme == "fakeredis":
+        import fakeredis  # noqa: PLC0415
+
+        fake = fakeredis.FakeAsyncRedis if asynchronous else fakeredis.FakeRedis
+        return fake(server=fakeredis_server(url), **{**_fake_options(url), **client_options})
+    family: Any = redis.asyncio if asynchronous else redis
+    retry = (redis.asyncio.retry.Retry if asynchronous else redis.retry.Retry)(NoBackoff(), 0)
+    options = {**_client_options(retry), **client_options}
+    try:
+        if scheme.endswith("+cluster"):
+            # A sync cluster client asks a node for the slot map now: the cluster must be up.
+            cluster_url = url.replace("+cluster://", "://", 1)
+            return family.RedisCluster.from_url(cluster_url, **options)
+        return family.Redis.from_url(url, **options)
+    except ValueError as error:
+        raise ConfigurationError(f"bad Redis URL {url!r}: {error}") from error
+    except Exception as error:
+        raise StoreError(f"cannot reach Redis at {url!r}: {error}") from error
