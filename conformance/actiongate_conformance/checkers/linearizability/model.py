@@ -122,27 +122,15 @@ class RateLimitModel:
         *,
         observed: DecisionFields | None,
     ) -> DecisionFields:
-        # R is the events plus any k of the droppable ones. Nothing dropped comes first; else
-        # the decision depends only on |R| and its greatest, and the observed count fixes k.
-        # An indeterminate check (nothing observed) takes the world most likely to allow, all
+        # R is the events plus any k of the droppable ones (the oracle's decide_retained). An
+        # indeterminate check (nothing observed) takes the world most likely to allow, all
         # dropped: its effect is then the widest (its event); not taking effect is the other.
         last = events[-1] if events else None
         if droppable and observed is None:
             return decide(len(events), last, now, max_calls, cooldown)
-        greatest = max(events[-1:] + droppable[-1:], default=None)
-        answer = decide(len(events) + len(droppable), greatest, now, max_calls, cooldown)
-        if not droppable or observed is None or answer == observed:
-            return answer
-        count = observed.calls_in_window - (1 if observed.status == "ALLOW" else 0)
-        k = count - len(events)
-        if not 0 <= k <= len(droppable):
-            return answer
-        # k of them whose greatest is droppable[j] need j >= k - 1 (the others come before it).
-        candidates = {last} if k == 0 else {
-            t if last is None else max(last, t) for t in droppable[k - 1 :]
-        }  # fmt: skip
-        for candidate_last in sorted(candidates, key=lambda t: -math.inf if t is None else t):
-            candidate = decide(count, candidate_last, now, max_calls, cooldown)
-            if candidate == observed:
-                return candidate
-        return answer
+        found = oracle.decide_retained(
+            len(events), last, droppable, now=now, max_calls=max_calls, cooldown=cooldown,
+            observed_calls=None if observed is None else observed.calls_in_window,
+            accept=None if observed is None else lambda d: DecisionFields(**d) == observed,
+        )  # fmt: skip
+        return DecisionFields(**found)

@@ -188,18 +188,22 @@ class Model(RuleBasedStateMachine):
         record = {"op": "check", "now": now, "gate": gate, "policy": policy}
         response = self._request(record)
         verdict = self.oracle.check(
-            gate, policy, now, choose=lambda e: not _mismatches(record, e, response)
+            gate,
+            policy,
+            now,
+            choose=lambda e: not _mismatches(record, e, response),
+            observed=response.get("decision"),
         )
         if "error" not in verdict.expect:
             self.now = now
             self.gate_time[(gate["namespace"], gate["action"], gate["principal"])] = now
-        if len(verdict.accepted) > 1:
+        if verdict.open:
             self.trace.open_steps.append(len(self.trace.steps))
         self._finish({**record, "expect": verdict.expect}, response, verdict)
 
     def _plain(self, record: dict[str, Any], clauses: set[str]) -> None:
         message = {key: value for key, value in record.items() if key != "now"}
-        self._finish(record, self._request(message), Verdict({}, (), frozenset(clauses)))
+        self._finish(record, self._request(message), Verdict({}, False, frozenset(clauses)))
 
     def _request(self, message: Mapping[str, Any]) -> dict[str, Any]:
         """The target's response; an adapter fault is one too, ``{"adapter_fault": text}``
