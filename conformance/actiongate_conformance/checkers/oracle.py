@@ -23,11 +23,12 @@ not catch its mistakes.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Oracle", "Verdict", "decide", "decide_retained"]
+__all__ = ["GateEvents", "Oracle", "Verdict", "decide", "decide_retained"]
 
 TIME_LIMIT = 2.0**53  # TIME-3
 MAX_CALLS_LIMIT = 2**53 - 1  # POL-1
@@ -152,6 +153,50 @@ def _decision(status: str, reason: str | None, calls: int, since: float | None) 
     return {"status": status, "reason": reason, "calls_in_window": calls, "time_since_last": since}
 
 
+class GateEvents:
+    """One gate's events, each firm or droppable (RET-4), kept as two sorted lists: retention
+    (RET-1) and droppability keep or take the earliest events, so each is a cut at one time,
+    and a check costs O(log n) however many events a window holds (bulk vectors hold 10,000)."""
+
+    __slots__ = ("droppable", "firm")
+
+    def __init__(self) -> None:
+        self.firm: list[float] = []
+        self.droppable: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self.firm) + len(self.droppable)
+
+    def times(self) -> list[float]:
+        """Every event, in order."""
+        return sorted(self.firm + self.droppable)
+
+    def greatest(self) -> float | None:
+        return max([*self.firm[-1:], *self.droppable[-1:]], default=None)
+
+    def holds(self, time: float) -> bool:
+        return any(
+            index < len(events) and events[index] == time
+            for events in (self.firm, self.droppable)
+            for index in [bisect_left(events, time)]
+        )
+
+    def retain_from(self, cutoff: float) -> None:
+        """RET-2: discard every event before ``cutoff``, for good."""
+        del self.firm[: bisect_left(self.firm, cutoff)]
+        del self.droppable[: bisect_left(self.droppable, cutoff)]
+
+    def add(self, time: float) -> None:
+        insort(self.firm, time)
+
+    def mark_droppable_before(self, threshold: float) -> None:
+        """RET-4: every event before ``threshold`` becomes droppable, and stays so."""
+        cut = bisect_left(self.firm, threshold)
+        if cut:
+            self.droppable = sorted(self.droppable + self.firm[:cut])
+            del self.firm[:cut]
+
+
 class Oracle:
     """The state of every gate, and the expected result of each operation on it."""
 
@@ -160,7 +205,7 @@ class Oracle:
 
     def reset(self) -> None:
         """A fresh store: no events, not failing."""
-        self.events: dict[GateKey, list[list[Any]]] = {}  # gate -> [[t, droppable], ...]
+        self.events: dict[GateKey, GateEvents] = {}
         self.latest: dict[GateKey, tuple[Any, ...]] = {}  # gate -> policy of its latest check
         self.greatest = -math.inf  # RET-4: T', the greatest T of a check the store carried out
         self.failing = False  # set by store_fail, unset by store_recover (ERR-1, ERR-2)
@@ -196,46 +241,47 @@ class Oracle:
             status = "ALLOW" if policy.get("on_store_error") == "FAIL_OPEN" else "BLOCK"
             found = _decision(status, "STORE_ERROR", 0, None)
             return Verdict(found, False, frozenset({"ERR-1", "ERR-2", "DEC-1"}))
-        events = self.events.get(key, [])
-        # RET-1: retained iff the window is null (RET-3) or t >= T - window (binary64, TIME-2).
-        kept = [[t, dropped] for t, dropped in events if window is None or t >= time - window]
-        firm = [t for t, droppable in kept if not droppable]
-        maybe = sorted(t for t, droppable in kept if droppable)
+        events = self.events.setdefault(key, GateEvents())
+        held_before = len(events)
+        # RET-1: retained iff the window is null (RET-3) or t >= T - window (binary64, TIME-2);
+        # RET-2: the events not retained are gone for good, whatever the decision.
+        if window is not None:
+            events.retain_from(time - window)
+        maybe = events.droppable
         observed_calls = observed.get("calls_in_window") if isinstance(observed, Mapping) else None
         found = decide_retained(
-            len(firm), max(firm, default=None), maybe,
+            len(events.firm), max(events.firm, default=None), maybe,
             now=time, max_calls=max_calls, cooldown=cooldown,
             observed_calls=observed_calls, accept=choose,
         )  # fmt: skip
         status, reason = found["status"], found["reason"]
+        greatest = events.greatest()
         held = {
-            "RET-1": bool(kept),
-            "RET-2": len(kept) < len(events),
+            "RET-1": len(events) > 0,
+            "RET-2": len(events) < held_before,
             "RET-3": window is None,
             "RET-4": bool(maybe),
-            "CLK-1": any(t > time for t, _ in kept),
+            "CLK-1": greatest is not None and greatest > time,
             "RES-1": status == "ALLOW",
-            "RES-2": status == "ALLOW" and any(t == time for t, _ in kept),
+            "RES-2": status == "ALLOW" and events.holds(time),
             "CD-1": reason == "COOLDOWN",
             "ORD-1": reason == "COOLDOWN" and found["calls_in_window"] >= max_calls,
             "CD-2": reason == "COOLDOWN" and window is not None and cooldown > window,
             "RATE-1": reason == "RATE_LIMIT",
             "POL-6": self.latest.get(key, (max_calls, window, cooldown))
             != (max_calls, window, cooldown),
-            "ID-2": any(other != key and evs for other, evs in self.events.items()),
+            "ID-2": any(other != key and len(evs) for other, evs in self.events.items()),
         }
-        # RET-2: the events not retained are gone for good, whatever the decision.
+        open_check = bool(maybe)
         if status == "ALLOW":
-            kept.append([time, False])  # RES-1: exactly one event at T; RES-2: duplicates count
-        self.events[key] = kept
+            events.add(time)  # RES-1: exactly one event at T; RES-2: duplicates count
         self.latest[key] = (max_calls, window, cooldown)
         self.greatest = max(self.greatest, time)
         for other, held_events in self.events.items():
             # RET-4: droppable once t < T' - window, the window of the gate's latest check,
             # and for good; never under a null window.
             other_window = self.latest[other][1]
-            for event in held_events:
-                if other_window is not None and event[0] < self.greatest - other_window:
-                    event[1] = True
+            if other_window is not None:
+                held_events.mark_droppable_before(self.greatest - other_window)
         clauses = {"DEC-1", "DEC-2", "DEC-3", "DEC-4"} | {c for c, h in held.items() if h}
-        return Verdict(found, bool(maybe), frozenset(clauses))
+        return Verdict(found, open_check, frozenset(clauses))

@@ -55,7 +55,8 @@ def _events_after(steps: tuple[Step, ...], gate: Any) -> dict[int, list[float]]:
             model.clear_all()
         else:
             model.failing = step.op == "store_fail"
-        after[step.index] = sorted(t for t, _ in model.events.get(key, []))
+        held = model.events.get(key)
+        after[step.index] = held.times() if held is not None else []
     return after
 
 
