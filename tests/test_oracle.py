@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 from actiongate_conformance.checkers import oracle
 from actiongate_conformance.checkers.oracle import Oracle
-from actiongate_conformance.data.vectors import ExpectedDecision, ExpectedError, Vector, load_all
+from actiongate_conformance.data.vectors import (
+    ExpectedDecision,
+    ExpectedError,
+    ExpectedStatus,
+    Vector,
+    load_all,
+)
 from actiongate_conformance.layers.vectors import same
 
 VECTORS = [vector for vector_file in load_all() for vector in vector_file.vectors]
@@ -43,6 +49,9 @@ def test_oracle_agrees_with_vector(vector: Vector) -> None:
             if isinstance(expect, ExpectedError):
                 wanted = {"error": expect.error, "field": expect.field}
                 assert verdict.expect == wanted, where
+            elif isinstance(expect, ExpectedStatus):  # a bulk's check
+                wanted = {"status": expect.status, "reason": expect.reason}
+                assert {name: verdict.expect[name] for name in wanted} == wanted, where
             else:
                 assert isinstance(expect, ExpectedDecision)
                 for name in DECISION_FIELDS:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ __all__ = [
     "FAULT_OPS",
     "ExpectedDecision",
     "ExpectedError",
+    "ExpectedStatus",
     "Step",
     "Vector",
     "VectorError",
@@ -53,14 +54,43 @@ class ExpectedError:
 
 
 @dataclass(frozen=True)
+class ExpectedStatus:
+    """A check of a bulk: only its status and reason (and its echoes) are judged."""
+
+    status: str
+    reason: str | None
+
+
+Expected = ExpectedDecision | ExpectedStatus | ExpectedError
+
+
+@dataclass(frozen=True)
 class Step:
+    """One request of a vector. ``index`` is its place in ``Vector.steps``, where a bulk step
+    of the file is its checks one by one; ``number`` is the file's step it came from (None:
+    the same as ``index``) and ``repeat`` which check of the bulk it is, ``(n, count)``."""
+
     index: int
     op: str
     now: Any
     gate: Mapping[str, Any] | None = None
     policy: Mapping[str, Any] | None = None
-    expect: ExpectedDecision | ExpectedError | None = None
+    expect: Expected | None = None
     note: str | None = None
+    number: int | None = None
+    repeat: tuple[int, int] | None = None
+
+    @property
+    def in_file(self) -> int:
+        """The step's number in the vector file (``steps[n]``)."""
+        return self.index if self.number is None else self.number
+
+    @property
+    def label(self) -> str:
+        """Where the step is in its file: ``step 3``, or ``step 3, check 517 of 10001``."""
+        if self.repeat is None:
+            return f"step {self.in_file}"
+        return f"step {self.in_file}, check {self.repeat[0]} of {self.repeat[1]}"
 
     def message(self) -> dict[str, Any]:
         """The request a target receives for this step (see spec/protocol.schema.json)."""
@@ -136,16 +166,16 @@ def load_all(paths: Iterable[Path] | None = None) -> list[VectorFile]:
 
 
 def _vector(path: Path, index: int, raw: Mapping[str, Any]) -> Vector:
-    steps = tuple(
-        _step(path, f"$.vectors[{index}].steps[{number}]", number, raw, step)
-        for number, step in enumerate(raw["steps"])
-    )
+    steps: list[Step] = []
+    for number, step in enumerate(raw["steps"]):
+        where = f"$.vectors[{index}].steps[{number}]"
+        steps += _steps(_step(path, where, number, raw, step), step, len(steps))
     return Vector(
         id=raw["id"],
         clauses=tuple(raw["clauses"]),
         flags=tuple(raw["flags"]),
         description=raw["description"],
-        steps=steps,
+        steps=tuple(steps),
         file=path.name,
         digest=hashlib.sha256(
             json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()
@@ -157,16 +187,19 @@ def _step(
     path: Path, where: str, number: int, vector: Mapping[str, Any], raw: Mapping[str, Any]
 ) -> Step:
     op = raw["op"]
-    gate = raw.get("gate", vector.get("gate")) if op in ("check", "clear") else None
-    policy = raw.get("policy", vector.get("policy")) if op == "check" else None
-    if op in ("check", "clear") and gate is None:
+    gate = raw.get("gate", vector.get("gate")) if op in ("check", "bulk", "clear") else None
+    policy = raw.get("policy", vector.get("policy")) if op in ("check", "bulk") else None
+    if op in ("check", "bulk", "clear") and gate is None:
         raise VectorError(f"{path}: {where}: a {op} step needs a gate, and the vector has none")
-    if op == "check" and policy is None:
-        raise VectorError(f"{path}: {where}: a check step needs a policy, and the vector has none")
-    expect: ExpectedDecision | ExpectedError | None = None
-    if op == "check":
+    if op in ("check", "bulk") and policy is None:
+        raise VectorError(f"{path}: {where}: a {op} step needs a policy, and the vector has none")
+    expect: Expected | None = None
+    if op in ("check", "bulk"):
         assert policy is not None  # checked above
         policy = {**policy, **{k: v for k, v in POLICY_DEFAULTS.items() if k not in policy}}
+    if op == "bulk":
+        expect = ExpectedStatus("ALLOW", None)
+    elif op == "check":
         raw_expect = raw["expect"]
         expect = (
             ExpectedError(raw_expect["error"], raw_expect["field"])
@@ -179,6 +212,24 @@ def _step(
             )
         )
     return Step(number, op, raw["now"], gate, policy, expect, raw.get("note"))
+
+
+def _steps(step: Step, raw: Mapping[str, Any], first: int) -> list[Step]:
+    """The requests of one step of the file, placed from ``first`` on: a bulk is its checks."""
+    if step.op != "bulk":
+        return [replace(step, index=first, number=step.index)]
+    count, every = raw["count"], raw["every"]
+    return [
+        replace(
+            step,
+            index=first + n,
+            op="check",
+            now=step.now + n * every,  # binary64, as the schema says
+            number=step.index,
+            repeat=(n + 1, count),
+        )
+        for n in range(count)
+    ]
 
 
 def _short(message: str, limit: int = 300) -> str:

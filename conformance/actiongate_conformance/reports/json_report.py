@@ -59,7 +59,7 @@ def json_report(
                 "file": o.vector.file,
                 "clauses": list(o.vector.clauses),
                 "result": o.result,
-                "step": None if o.step is None else o.step.index,
+                "step": None if o.step is None else o.step.in_file,
                 "mismatches": [
                     {"field": m.field, "expected": m.expected, "actual": m.actual}
                     for m in o.mismatches

@@ -61,7 +61,7 @@ def terminal_report(report: Report, target: str, implementation: dict[str, Any])
 
 def failure_lines(outcome: Outcome, target: str = DEFAULT_TARGET) -> list[str]:
     vector, step = outcome.vector, outcome.step
-    where = f" > step {step.index}" if step is not None else ""
+    where = f" > {step.label}" if step is not None else ""
     clauses = ", ".join(vector.clauses)
     lines = [
         f"{outcome.result.upper()} {vector.file} > {vector.id}{where} ({clauses})",
