@@ -37,6 +37,10 @@ __all__ = [
     "PruneAfterCheck",
     "ReadThenWrite",
     "RecordsOnBlock",
+    "RingBuffer32",
+    "RingBuffer64",
+    "RingBuffer1000",
+    "RingBuffer10000",
     "RoundedToMicroseconds",
     "StoreErrorRecorded",
     "WindowEpsilon",
@@ -247,6 +251,27 @@ class NullWindowExpires(Mutant):
         return reply
 
 
+class RingBuffer(Mutant):
+    """Keeps only a gate's newest ``CAPACITY`` events, as a ring buffer or a capped list would."""
+
+    CAPACITY = 0
+
+    def record(self, gate: Gate, events: list[float], now: float) -> None:
+        super().record(gate, events, now)
+        del events[: -self.CAPACITY]
+
+
+def _ring_buffer(capacity: int) -> type[RingBuffer]:
+    doc = f"Keeps only a gate's newest {capacity:,} events, as a ring buffer or a capped list would."
+    return type(f"RingBuffer{capacity}", (RingBuffer,), {"CAPACITY": capacity, "__doc__": doc})
+
+
+RingBuffer32 = _ring_buffer(32)
+RingBuffer64 = _ring_buffer(64)
+RingBuffer1000 = _ring_buffer(1000)
+RingBuffer10000 = _ring_buffer(10000)
+
+
 class ReadThenWrite(ListStore):
     """No lock: reads a gate's events, decides, yields, then writes a new list back."""
 
@@ -277,6 +302,10 @@ STORES: tuple[type, ...] = (
     EmptyGateAllowed,
     RecordsOnBlock,
     EqualTimesCollapse,
+    RingBuffer32,
+    RingBuffer64,
+    RingBuffer1000,
+    RingBuffer10000,
     ReadThenWrite,
     CountWithoutNewCall,
     AgeAfterReservation,
