@@ -34,11 +34,13 @@ def test_oracle_agrees_with_vector(vector: Vector) -> None:
     open_steps = []
     for step in vector.steps:
         where = f"{vector.id} > step {step.index}"
-        if step.op == "clear":
-            assert step.gate is not None
-            model.clear(step.gate)
-        elif step.op == "clear_all":
-            model.clear_all()
+        if step.op in ("clear", "clear_all"):
+            verdict = model.clear(step.gate) if step.op == "clear" else model.clear_all()
+            wanted: dict[str, object] = {"ok": True}  # a clear without expect must answer ok
+            if step.expect is not None:
+                assert isinstance(step.expect, ExpectedError), where
+                wanted = {"error": step.expect.error, "field": step.expect.field}
+            assert verdict.expect == wanted, where
         elif step.op in ("store_fail", "store_recover"):
             model.failing = step.op == "store_fail"
         else:
@@ -83,7 +85,8 @@ def test_oracle_runs_where_the_reference_cannot_be_imported() -> None:
         "import sys; sys.modules['actiongate'] = None\n"  # `import actiongate` now fails
         "from actiongate_conformance.checkers.oracle import Oracle\n"
         "gate = {'namespace': 'a', 'action': 'b', 'principal': ''}\n"
-        "policy = {'max_calls': 1, 'window': 1.0, 'cooldown': 0.0}\n"
+        "policy = {'max_calls': 1, 'window': 1.0, 'cooldown': 0.0, 'mode': 'HARD',\n"
+        "          'on_store_error': 'FAIL_CLOSED'}\n"
         "print(Oracle().check(gate, policy, 0.5).expect['status'])\n"
         "assert not [m for m in sys.modules if m.startswith('actiongate.')]\n"
     )
@@ -101,8 +104,9 @@ def test_droppable_events_give_either_answer() -> None:
     gate, other = (
         {"namespace": "n", "action": name, "principal": ""} for name in ("gate", "other")
     )
-    narrow = {"max_calls": 2, "window": 1.0, "cooldown": 0.0}
-    wide = {"max_calls": 2, "window": 10.0, "cooldown": 0.0}
+    modes = {"mode": "HARD", "on_store_error": "FAIL_CLOSED"}
+    narrow = {"max_calls": 2, "window": 1.0, "cooldown": 0.0, **modes}
+    wide = {"max_calls": 2, "window": 10.0, "cooldown": 0.0, **modes}
     assert model.check(gate, narrow, 0.0).expect["calls_in_window"] == 1
     assert model.check(other, narrow, 5.0).expect["calls_in_window"] == 1
     assert model.check(gate, wide, 6.0).expect["calls_in_window"] == 2  # nothing dropped first

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from actiongate_conformance import data as _data
-from actiongate_conformance.data.vectors import VectorError, load_all, load_file
+from actiongate_conformance.data.vectors import ExpectedError, VectorError, load_all, load_file
+from actiongate_conformance.layers.timeline import timeline
 
 VECTOR_FILES = _data.vector_files()
 
@@ -130,3 +131,72 @@ def test_the_schema_accepts_only_complete_expectations(
         step["policy"] = {"max_calls": -1, "window": 1, "cooldown": 0}
     errors = list(_data.validator("vector").iter_errors(document))
     assert (not errors) is valid, errors
+
+
+def _op(op: str, **fields: object) -> dict[str, object]:
+    return {"op": op, "now": 0, **fields}
+
+
+def _err(error: str, field: str | None) -> dict[str, object]:
+    return {"error": error, "field": field}
+
+
+ALLOW = {"status": "ALLOW", "reason": None, "calls_in_window": 1, "time_since_last": None}
+
+
+@pytest.mark.parametrize(
+    ("step", "valid"),
+    [
+        (_op("clear", expect={"ok": True}), True),
+        (_op("clear", expect=_err("store_error", None)), True),
+        (_op("clear_all", expect=_err("store_error", None)), True),
+        (_op("clear", gate=None, expect=_err("invalid_gate", "gate")), True),
+        (_op("clear", gate=None), False),  # an invalid gate must expect its error
+        (_op("clear", gate=[], expect=_err("invalid_policy", "gate")), False),
+        (_op("clear", expect=_err("store_error", "gate")), False),
+        (_op("store_fail", expect={"ok": True}), False),
+        (_op("check", policy=None, expect=_err("invalid_policy", "policy")), True),
+        (
+            _op("check", as_written=True, policy={}, expect=_err("invalid_policy", "max_calls")),
+            True,
+        ),
+        (_op("check", as_written=True, expect=ALLOW), False),  # only a rejected check
+    ],
+)
+def test_the_schema_lets_clears_expect_and_checks_carry_raw_records(
+    step: dict[str, object], valid: bool
+) -> None:
+    document = _minimal()
+    document["vectors"][0]["steps"] = [step]  # type: ignore[index]
+    errors = list(_data.validator("vector").iter_errors(document))
+    assert (not errors) is valid, errors
+
+
+def test_raw_gates_and_policies_reach_the_request_as_written(tmp_path: Path) -> None:
+    three = {"max_calls": 1, "window": 1, "cooldown": 0}
+    document = _minimal()
+    document["vectors"][0]["steps"] = [  # type: ignore[index]
+        _op("check", gate=None, expect=_err("invalid_gate", "gate")),
+        _op("check", policy=[], expect=_err("invalid_policy", "policy")),
+        _op("check", as_written=True, policy=three, expect=_err("invalid_policy", "mode")),
+        _op("check", policy={**three, "x": 1}, expect=_err("invalid_policy", "x")),
+        _op("clear", gate=[], expect=_err("invalid_gate", "gate")),
+        _op("clear", expect=_err("store_error", None)),
+        _op("clear_all"),
+    ]
+    vector = load_file(_write(tmp_path, document)).vectors[0]
+    messages = [step.message() for step in vector.steps]
+    assert messages[0]["gate"] is None and "policy" in messages[0]
+    assert messages[1]["policy"] == []
+    assert messages[2]["policy"] == three  # as written: no defaults
+    assert messages[3]["policy"]["mode"] == "HARD" and messages[3]["policy"]["x"] == 1
+    assert messages[4] == {"op": "clear", "gate": []}
+    assert vector.steps[5].expect == ExpectedError("store_error", None)
+    assert vector.steps[6].expect is None and messages[6] == {"op": "clear_all"}
+
+
+def test_every_vector_can_be_shown_as_a_timeline() -> None:
+    # Each vector's failure report shows its timeline, whatever JSON its gates and policies are.
+    for vector_file in load_all():
+        for vector in vector_file.vectors:
+            assert timeline(vector)

@@ -35,7 +35,8 @@ for line in sys.stdin:
     response = adapter.handle(request)
     if request["op"] == "hello" and mode == "wrong_protocol":
         response["protocol"] = 99
-    smoke = request.get("gate", {}).get("namespace") == "actiongate-conformance"
+    gate = request.get("gate")
+    smoke = isinstance(gate, dict) and gate.get("namespace") == "actiongate-conformance"
     if request["op"] == "check" and mode == "rejects":
         error = {"kind": "invalid_policy", "field": "window", "message": "window?"}
         response = {"id": request["id"], "error": error}

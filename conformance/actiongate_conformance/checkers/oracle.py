@@ -33,7 +33,7 @@ __all__ = ["GateEvents", "Oracle", "Verdict", "decide", "decide_retained"]
 TIME_LIMIT = 2.0**53  # TIME-3
 MAX_CALLS_LIMIT = 2**53 - 1  # POL-1
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-_MISSING = object()
+_STORE_ERROR = {"error": "store_error", "field": None}  # a clear the store could not do
 Expect = dict[str, Any]
 GateKey = tuple[str, str, str]
 
@@ -60,32 +60,66 @@ def _float(value: Any) -> float | None:
         return math.inf
 
 
+def _max_calls(value: Any) -> bool:
+    # POL-1: an integer (not a boolean, not a float) with 0 <= max_calls <= 2^53 - 1.
+    return type(value) is int and 0 <= value <= MAX_CALLS_LIMIT
+
+
+def _window(value: Any) -> bool:
+    number = _float(value)  # POL-2: null, or a finite number > 0
+    return value is None or (number is not None and math.isfinite(number) and number > 0)
+
+
+def _cooldown(value: Any) -> bool:
+    number = _float(value)  # POL-3: a finite number >= 0 (-0.0 included); null is no number
+    return number is not None and math.isfinite(number) and number >= 0
+
+
+def _gate_field(value: Any) -> bool:
+    # ID-3: a string of Unicode scalar values: no lone surrogate.
+    return isinstance(value, str) and not any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+
+
+# POL-5's order, each record's fields with their rule and clause: (field, valid, clause).
+_GATE_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("namespace", _gate_field, "ID-3"),
+    ("action", _gate_field, "ID-3"),
+    ("principal", _gate_field, "ID-3"),
+)
+_POLICY_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("max_calls", _max_calls, "POL-1"),
+    ("window", _window, "POL-2"),
+    ("cooldown", _cooldown, "POL-3"),
+    ("mode", lambda value: value in ("HARD", "SOFT"), "POL-4"),  # exact names
+    ("on_store_error", lambda value: value in ("FAIL_CLOSED", "FAIL_OPEN"), "POL-4"),
+)
+
+
+def _invalid_record(
+    record: Any, kind: str, rules: tuple[tuple[str, Callable[[Any], bool], str], ...]
+) -> tuple[str, str, str] | None:
+    """ID-4, POL-7: the record itself, each field in order (a missing one is invalid in its
+    place; a record has no defaults), then a member of another name, the least in code point
+    order. As (error, field, clause); None if the record is valid."""
+    what, clause = ("gate", "ID-4") if kind == "invalid_gate" else ("policy", "POL-7")
+    if not isinstance(record, Mapping):
+        return kind, what, clause
+    for name, valid, rule_clause in rules:
+        if name not in record:
+            return kind, name, clause
+        if not valid(record[name]):
+            return kind, name, rule_clause
+    unknown = sorted(set(record) - {name for name, _, _ in rules})  # str order: code points
+    return (kind, unknown[0], clause) if unknown else None
+
+
 def _invalid(gate: Any, policy: Any, now: Any) -> tuple[str, str, str] | None:
     """POL-5: the first invalid input, as (error, field, clause); gate, then policy, then T."""
-    for name in ("namespace", "action", "principal"):
-        value = gate.get(name) if isinstance(gate, Mapping) else None
-        # ID-3: a string of Unicode scalar values (no lone surrogate), missing or not a string.
-        if not isinstance(value, str) or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
-            return "invalid_gate", name, "ID-3"
-    policy = policy if isinstance(policy, Mapping) else {}
-    max_calls = policy.get("max_calls", _MISSING)
-    # POL-1: an integer (not a boolean, not a float) with 0 <= max_calls <= 2^53 - 1.
-    if not (type(max_calls) is int and 0 <= max_calls <= MAX_CALLS_LIMIT):
-        return "invalid_policy", "max_calls", "POL-1"
-    window = policy.get("window", _MISSING)
-    if window is not None:  # POL-2: null, or a finite number > 0
-        value = _float(window)
-        if value is None or not (math.isfinite(value) and value > 0):
-            return "invalid_policy", "window", "POL-2"
-    cooldown = _float(policy.get("cooldown", _MISSING))
-    # POL-3: a finite number >= 0 (-0.0 included); null is not a number here.
-    if cooldown is None or not (math.isfinite(cooldown) and cooldown >= 0):
-        return "invalid_policy", "cooldown", "POL-3"
-    # POL-4: exact names; an absent field takes the binding's default (HARD, FAIL_CLOSED).
-    if policy.get("mode", "HARD") not in ("HARD", "SOFT"):
-        return "invalid_policy", "mode", "POL-4"
-    if policy.get("on_store_error", "FAIL_CLOSED") not in ("FAIL_CLOSED", "FAIL_OPEN"):
-        return "invalid_policy", "on_store_error", "POL-4"
+    found = _invalid_record(gate, "invalid_gate", _GATE_RULES) or _invalid_record(
+        policy, "invalid_policy", _POLICY_RULES
+    )
+    if found:
+        return found
     time = _float(now)
     # TIME-3: finite and -2^53 <= T <= 2^53.
     if time is None or not (math.isfinite(time) and -TIME_LIMIT <= time <= TIME_LIMIT):
@@ -210,13 +244,24 @@ class Oracle:
         self.greatest = -math.inf  # RET-4: T', the greatest T of a check the store carried out
         self.failing = False  # set by store_fail, unset by store_recover (ERR-1, ERR-2)
 
-    def clear(self, gate: Mapping[str, str]) -> None:
-        """CLR-1: every event of the gate goes; no other gate changes."""
+    def clear(self, gate: Any) -> Verdict:
+        """CLR-1: every event of the gate goes; no other gate changes. CLR-3: an invalid gate
+        is rejected first, even while the store fails; a failing store clears nothing."""
+        invalid = _invalid_record(gate, "invalid_gate", _GATE_RULES)
+        if invalid is not None:
+            found = {"error": invalid[0], "field": invalid[1]}
+            return Verdict(found, False, frozenset({"CLR-3", invalid[2]}))
+        if self.failing:
+            return Verdict(_STORE_ERROR, False, frozenset({"CLR-1"}))
         self.events.pop((gate["namespace"], gate["action"], gate["principal"]), None)
+        return Verdict({"ok": True}, False, frozenset({"CLR-1"}))
 
-    def clear_all(self) -> None:
-        """CLR-2: every gate's events go."""
+    def clear_all(self) -> Verdict:
+        """CLR-2: every gate's events go; a failing store clears nothing."""
+        if self.failing:
+            return Verdict(_STORE_ERROR, False, frozenset({"CLR-2"}))
         self.events.clear()
+        return Verdict({"ok": True}, False, frozenset({"CLR-2"}))
 
     def check(
         self,

@@ -2,7 +2,8 @@
 
 Steps keep their gate, policy and time as raw JSON (non-finite numbers as ``{"$float": ...}``),
 because that is what every target receives: invalid input must reach the implementation as
-written, not as Python made it.
+written, not as Python made it. A check's or a clear's gate may be any JSON value, ``None``
+(JSON null) included, and so may a check's policy (ID-4, POL-7).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ __all__ = [
 
 FAULT_OPS = frozenset({"store_fail", "store_recover"})
 POLICY_DEFAULTS = {"mode": "HARD", "on_store_error": "FAIL_CLOSED"}
+_ABSENT = object()  # a step or vector that names no gate (or policy), unlike one naming null
 
 
 class VectorError(ValueError):
@@ -49,8 +51,11 @@ class ExpectedDecision:
 
 @dataclass(frozen=True)
 class ExpectedError:
+    """An error response: ``invalid_*`` with its field, or ``store_error`` (field None) from a
+    clear or clear_all under store_fail."""
+
     error: str
-    field: str
+    field: str | None
 
 
 @dataclass(frozen=True)
@@ -73,9 +78,9 @@ class Step:
     index: int
     op: str
     now: Any
-    gate: Mapping[str, Any] | None = None
-    policy: Mapping[str, Any] | None = None
-    expect: Expected | None = None
+    gate: Any = None  # a check's or clear's, as written (None: JSON null); None for other ops
+    policy: Any = None  # a check's, as written
+    expect: Expected | None = None  # None: the answer must be ok (clear, clear_all, faults)
     note: str | None = None
     number: int | None = None
     repeat: tuple[int, int] | None = None
@@ -95,10 +100,10 @@ class Step:
     def message(self) -> dict[str, Any]:
         """The request a target receives for this step (see spec/protocol.schema.json)."""
         message: dict[str, Any] = {"op": self.op}
-        if self.gate is not None:
-            message["gate"] = dict(self.gate)
+        if self.op in ("check", "clear"):
+            message["gate"] = _copy(self.gate)
         if self.op == "check":
-            message["policy"] = dict(self.policy or {})
+            message["policy"] = _copy(self.policy)
             message["now"] = self.now
         return message
 
@@ -187,31 +192,44 @@ def _step(
     path: Path, where: str, number: int, vector: Mapping[str, Any], raw: Mapping[str, Any]
 ) -> Step:
     op = raw["op"]
-    gate = raw.get("gate", vector.get("gate")) if op in ("check", "bulk", "clear") else None
-    policy = raw.get("policy", vector.get("policy")) if op in ("check", "bulk") else None
-    if op in ("check", "bulk", "clear") and gate is None:
-        raise VectorError(f"{path}: {where}: a {op} step needs a gate, and the vector has none")
-    if op in ("check", "bulk") and policy is None:
-        raise VectorError(f"{path}: {where}: a {op} step needs a policy, and the vector has none")
-    expect: Expected | None = None
+    gate: Any = None
+    policy: Any = None
+    if op in ("check", "bulk", "clear"):
+        gate = _named(raw, vector, "gate")
+        if gate is _ABSENT:
+            raise VectorError(f"{path}: {where}: a {op} step needs a gate, and the vector has none")
     if op in ("check", "bulk"):
-        assert policy is not None  # checked above
-        policy = {**policy, **{k: v for k, v in POLICY_DEFAULTS.items() if k not in policy}}
+        policy = _named(raw, vector, "policy")
+        if policy is _ABSENT:
+            raise VectorError(
+                f"{path}: {where}: a {op} step needs a policy, and the vector has none"
+            )
+        if isinstance(policy, Mapping) and not raw.get("as_written"):
+            policy = {**policy, **{k: v for k, v in POLICY_DEFAULTS.items() if k not in policy}}
+    raw_expect = raw.get("expect", {})  # the schema makes a check's required
+    expect: Expected | None = None  # clear, clear_all and faults: ok, unless they say otherwise
     if op == "bulk":
         expect = ExpectedStatus("ALLOW", None)
+    elif "error" in raw_expect:
+        expect = ExpectedError(raw_expect["error"], raw_expect["field"])
     elif op == "check":
-        raw_expect = raw["expect"]
-        expect = (
-            ExpectedError(raw_expect["error"], raw_expect["field"])
-            if "error" in raw_expect
-            else ExpectedDecision(
-                raw_expect["status"],
-                raw_expect["reason"],
-                raw_expect["calls_in_window"],
-                raw_expect["time_since_last"],
-            )
+        expect = ExpectedDecision(
+            raw_expect["status"],
+            raw_expect["reason"],
+            raw_expect["calls_in_window"],
+            raw_expect["time_since_last"],
         )
     return Step(number, op, raw["now"], gate, policy, expect, raw.get("note"))
+
+
+def _named(raw: Mapping[str, Any], vector: Mapping[str, Any], name: str) -> Any:
+    """The step's ``name`` (gate or policy) as written, null included, else the vector's."""
+    return raw[name] if name in raw else vector.get(name, _ABSENT)
+
+
+def _copy(value: Any) -> Any:
+    # A message of its own for each request: a target may not change the vector's values.
+    return dict(value) if isinstance(value, Mapping) else value
 
 
 def _steps(step: Step, raw: Mapping[str, Any], first: int) -> list[Step]:

@@ -117,12 +117,19 @@ def _events_after(steps: tuple[Step, ...], gate: Any, wanted: set[int]) -> dict[
 
 
 def describe_step(step: Step) -> str:
-    if step.op != "check":
-        gate = f" {_gate(step.gate)}" if step.gate is not None else ""
-        return f"{step.op}{gate}"
-    policy = step.policy or {}
-    policy_text = ", ".join(f"{key}={show(value)}" for key, value in policy.items())
     expect = step.expect
+    if step.op != "check":
+        gate = f" {_gate(step.gate)}" if step.op == "clear" else ""  # null included
+        wanted = ""
+        if isinstance(expect, ExpectedError):
+            wanted = f" expect error {expect.error} ({show(expect.field)})"
+        return f"{step.op}{gate}{wanted}"
+    policy = step.policy
+    policy_text = (  # a policy as written may be any JSON value (POL-7)
+        "[" + ", ".join(f"{key}={show(value)}" for key, value in policy.items()) + "]"
+        if isinstance(policy, dict)
+        else show(policy)
+    )
     if isinstance(expect, ExpectedDecision):
         wanted = _decision_text(
             expect.status, expect.reason, expect.calls_in_window, expect.time_since_last
@@ -133,7 +140,7 @@ def describe_step(step: Step) -> str:
         wanted = f"error {expect.error} ({expect.field})"
     else:
         wanted = "?"
-    return f"check {_gate(step.gate)} [{policy_text}] expect {wanted}"
+    return f"check {_gate(step.gate)} {policy_text} expect {wanted}"
 
 
 def _decision_text(status: Any, reason: Any, calls: Any, since_last: Any) -> str:

@@ -1,18 +1,22 @@
 """The reference engine behind the adapter protocol: protocol messages in, messages out.
 
-In-process targets (``memory://``, ``py:...``) answer through this class, and so does the
-example ``cmd:`` adapter, so the runner has one code path whatever the target.
+In-process targets (``memory://``, ``py:...``) answer through this class, and so do the
+``cmd:`` adapters of the project's tests (``handle_line`` reads a raw line for them, ADP-1), so
+the runner has one code path whatever the target. Gates and policies arrive as JSON records and
+are read by SEMANTICS.md ID-4 and POL-7 here (``read_gate``, ``read_policy``); the engine's
+constructors judge each field's value.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from actiongate import (
     Engine,
@@ -27,9 +31,19 @@ from actiongate import (
 from .faulty_store import FaultyStore
 from .messages import PROTOCOL_VERSION
 
-__all__ = ["ReferenceAdapter", "decode_number", "encode_number"]
+__all__ = ["ReferenceAdapter", "decode_number", "encode_number", "read_gate", "read_policy"]
 
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+# Valid values of every field: with all but one of them, a constructor judges that one alone.
+_GATE_STANDIN: Mapping[str, Any] = {"namespace": "", "action": "", "principal": ""}
+_POLICY_STANDIN: Mapping[str, Any] = {
+    "max_calls": 0,
+    "window": None,
+    "cooldown": 0.0,
+    "mode": "HARD",
+    "on_store_error": "FAIL_CLOSED",
+}
+T = TypeVar("T")
 
 
 def decode_number(value: Any) -> Any:
@@ -37,6 +51,47 @@ def decode_number(value: Any) -> Any:
     if isinstance(value, Mapping) and set(value) == {"$float"} and value["$float"] in _SPECIAL:
         return _SPECIAL[value["$float"]]
     return value
+
+
+def read_gate(value: Any) -> Gate:
+    """A gate record (ID-4) as a Gate; raises InvalidGate naming the field."""
+    return _record(value, "gate", _GATE_STANDIN, Gate, InvalidGate)
+
+
+def read_policy(value: Any) -> Policy:
+    """A policy record (POL-7), ``$float`` numbers decoded, as a Policy; raises InvalidPolicy."""
+    if isinstance(value, Mapping):
+        value = {key: decode_number(field) for key, field in value.items()}
+    return _record(value, "policy", _POLICY_STANDIN, Policy, InvalidPolicy)
+
+
+def _record(
+    value: Any,
+    what: str,
+    standin: Mapping[str, Any],
+    make: Callable[..., T],
+    error: type[InvalidInput],
+) -> T:
+    """ID-4, POL-7 in POL-5's order: the record itself, each field in turn (a missing one is
+    invalid in its place: a record has no defaults), then a member of another name, the least
+    in code point order. ``make`` validates its fields in that order, so an exact record goes
+    to it at once; any other is judged one field at a time, the rest stand-ins."""
+    if not isinstance(value, Mapping):
+        raise error(what, f"{what} must be an object, got {_json(value)}")
+    if value.keys() != standin.keys():
+        for name in standin:
+            if name not in value:
+                raise error(name, f"{what} has no {name}")
+            make(**{**standin, name: value[name]})
+        unknown = min(set(value) - set(standin))  # str order is code point order
+        raise error(unknown, f"{what} has no field named {_json(unknown)}")
+    return make(**value)
+
+
+def _json(value: Any) -> str:
+    # JSON's spelling (null, not None), short enough for a message.
+    text = json.dumps(value, default=repr)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def encode_number(value: Any) -> Any:
@@ -69,12 +124,25 @@ class ReferenceAdapter:
             self._loop.close()
             self._loop = None
 
-    def handle(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        """One request to its response, with the request's id. Raises nothing a request causes."""
-        response = self._answer(request)
-        if "id" in request:
-            response = {"id": request["id"], **response}
-        return response
+    def handle(self, request: Any) -> dict[str, Any]:
+        """One request to its response, with the request's id. Raises nothing a request causes.
+
+        ADP-1: a request that is not an object with an id that is an integer >= 0 is answered
+        with id null and bad_request, and nothing it asks for is done."""
+        request_id = request.get("id") if isinstance(request, Mapping) else None
+        if type(request_id) is not int or request_id < 0:
+            shown = _json(request)
+            why = f"a request is a JSON object whose id is an integer >= 0, got {shown}"
+            return {"id": None, **_error("bad_request", None, why)}
+        return {"id": request_id, **self._answer(request)}
+
+    def handle_line(self, line: str | bytes) -> dict[str, Any]:
+        """One request line to its response; a line that is not JSON is answered (ADP-1)."""
+        try:
+            request = json.loads(line, parse_constant=_not_json)
+        except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, a NaN token
+            return {"id": None, **_error("bad_request", None, f"not a JSON text: {error}")}
+        return self.handle(request)
 
     def _answer(self, request: Mapping[str, Any]) -> dict[str, Any]:
         op = request.get("op")
@@ -92,8 +160,8 @@ class ReferenceAdapter:
         if op == "reset":
             self._reset()
         elif op == "clear":
-            try:
-                gate = Gate.from_dict(_mapping(request.get("gate"), "gate", "namespace"))
+            try:  # CLR-3: the gate first, before the store is touched
+                gate = read_gate(request.get("gate"))
             except InvalidInput as error:
                 return _error(error.kind, error.field, str(error))
             return self._store_call(lambda: self._engine_clear(gate))
@@ -103,8 +171,10 @@ class ReferenceAdapter:
             self._faulty.failing = True
         elif op == "store_recover":
             self._faulty.failing = False
+        elif op == "burst":  # ADP-1: a protocol op, of a capability not declared
+            return _error("unsupported", None, "burst needs a store with a sync check")
         elif op != "bye":
-            return _error("bad_request", None, f"unknown op {op!r}")
+            return _error("bad_request", None, f"no op {_json(op)} in the protocol")
         return {"ok": True}
 
     def _reset(self) -> None:
@@ -118,11 +188,10 @@ class ReferenceAdapter:
         self._run(self._engine_clear_all)
 
     def _check(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        # POL-5: the gate, then the policy, then the time.
+        # POL-5: the gate, then the policy, then the time (the engine's clock reads it).
         try:
-            gate = Gate.from_dict(_mapping(request.get("gate"), "gate", "namespace"))
-            raw_policy = _mapping(request.get("policy"), "policy", "max_calls")
-            policy = Policy.from_dict({k: decode_number(v) for k, v in raw_policy.items()})
+            gate = read_gate(request.get("gate"))
+            policy = read_policy(request.get("policy"))
             self._now = decode_number(request.get("now"))
             if self._faulty.is_async:
                 decision = self._run(lambda: self._engine.async_check(gate, policy))
@@ -193,11 +262,17 @@ class ReferenceAdapter:
         return result
 
 
-def _mapping(value: Any, what: str, first_field: str) -> Mapping[str, Any]:
+def _mapping(value: Any, what: str, first_field: str = "") -> Mapping[str, Any]:
+    """``value`` if it is an object, else the error naming ``what`` (ID-4, POL-7).
+    ``first_field`` is no longer used: kept for the engine mutants' calls."""
     if not isinstance(value, Mapping):
         error = InvalidGate if what == "gate" else InvalidPolicy
-        raise error(first_field, f"{what} must be an object, got {value!r}")
+        raise error(what, f"{what} must be an object, got {_json(value)}")
     return value
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _error(kind: str, field: str | None, message: str) -> dict[str, Any]:

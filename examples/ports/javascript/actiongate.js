@@ -1,8 +1,8 @@
 'use strict';
 /*
  * ActionGate 1.0 in JavaScript, citing SEMANTICS.md's clauses; no dependencies, clock or I/O.
- * Theory of operation: check(store, gate, policy, now) validates the gate, the policy, then the
- * time (POL-5), or throws InvalidInput; has the store run decide() on the gate's EventLog
+ * Theory of operation: check(store, gate, policy, now) validates the gate, the policy (records
+ * of exactly their fields, ID-4 and POL-7), then the time (POL-5), or throws InvalidInput; has the store run decide() on the gate's EventLog
  * atomically (RES-1); turns a StoreError into the STORE_ERROR decision (ERR-1); and returns the
  * record of spec/decision.schema.json (DEC-1..4). decide() holds the rules in ORD-1's order:
  * prune, cooldown, rate limit, reserve. JS numbers are binary64, so each subtraction and
@@ -37,28 +37,37 @@ class InvalidInput extends Error {
 /** The store could not carry out an operation (ERR-1, CLR-1). */
 class StoreError extends Error {}
 
-const isObject = (value) => typeof value === 'object' && value !== null;
+/** A JSON object (an array is none): what a gate or policy record must be (ID-4, POL-7). */
+const isRecord = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
+// Code point order: each code point as six hex digits, then <. (< alone compares UTF-16 units,
+// which puts U+1F680 before U+FF5E.)
+const codePoints = (key) => Array.from(key, (c) => c.codePointAt(0).toString(16).padStart(6, '0'))
+  .join('');
 
-/** ID-3: three strings of Unicode scalar values. Returns the gate or throws, naming the field. */
-function validGate(gate) {
-  const raw = isObject(gate) ? gate : {};
-  for (const field of GATE_FIELDS) {
-    const value = raw[field];
-    if (typeof value !== 'string' || LONE_SURROGATE.test(value)) {
-      throw new InvalidInput('invalid_gate', field, 'a string of Unicode scalar values', value);
+/**
+ * ID-4, POL-7 in POL-5's order: the record, then each field by its rule (a missing one is
+ * undefined, which no rule accepts: a record has no defaults), then a member of another name,
+ * the least in code point order. Returns the fields, in order, or throws naming the first fault.
+ */
+function validRecord(record, what, kind, rules) {
+  if (!isRecord(record)) throw new InvalidInput(kind, what, 'an object', record);
+  for (const [field, valid, rule] of rules) {
+    if (!Object.hasOwn(record, field) || !valid(record[field])) {
+      throw new InvalidInput(kind, field, rule, record[field]);
     }
   }
-  return { namespace: raw.namespace, action: raw.action, principal: raw.principal };
+  const fields = rules.map(([field]) => field);
+  const [unknown] = Object.keys(record).filter((key) => !fields.includes(key))
+    .sort((a, b) => (codePoints(a) < codePoints(b) ? -1 : 1));
+  if (unknown !== undefined) throw new InvalidInput(kind, unknown, `absent (no field of a ${what})`, record[unknown]);
+  return Object.fromEntries(fields.map((field) => [field, record[field]]));
 }
 
-/** POL-1..4. Returns the policy's five fields or throws, naming the first invalid one. */
-function validPolicy(policy) {
-  const raw = isObject(policy) ? policy : {};
-  for (const [field, valid, rule] of POLICY_RULES) {
-    if (!valid(raw[field])) throw new InvalidInput('invalid_policy', field, rule, raw[field]);
-  }
-  return Object.fromEntries(POLICY_RULES.map(([field]) => [field, raw[field]]));
-}
+// ID-3: three strings of Unicode scalar values, in POL-5's order.
+const GATE_RULES = GATE_FIELDS.map((field) => [field,
+  (v) => typeof v === 'string' && !LONE_SURROGATE.test(v), 'a string of Unicode scalar values']);
+const validGate = (gate) => validRecord(gate, 'gate', 'invalid_gate', GATE_RULES);
+const validPolicy = (policy) => validRecord(policy, 'policy', 'invalid_policy', POLICY_RULES);
 
 /** TIME-3: a finite number with -2^53 <= T <= 2^53. Returns it or throws (field now). */
 function validTime(now) {

@@ -16,7 +16,7 @@ const isObject = (value) => typeof value === 'object' && value !== null;
 const SPECIAL = new Map([['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity]]);
 const decodeNumber = (value) => (isObject(value) && SPECIAL.has(value.$float)
   ? SPECIAL.get(value.$float) : value);
-const decodeFields = (object) => (isObject(object)
+const decodeFields = (object) => (isObject(object) && !Array.isArray(object) // a policy record
   ? Object.fromEntries(Object.entries(object).map(([k, v]) => [k, decodeNumber(v)])) : object);
 
 /**
@@ -86,10 +86,25 @@ function answer(request) {
   }
 }
 
+/** ADP-1: a line that is not JSON, or not an object with an id >= 0, gets id null, undone. */
+function readable(line) {
+  let request;
+  try {
+    request = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  return isObject(request) && Number.isSafeInteger(request.id) && request.id >= 0
+    ? request : undefined;
+}
+
 // Requests may arrive before earlier responses are read: each line is answered in turn.
 const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
 lines.on('line', (line) => {
-  const request = JSON.parse(line);
-  process.stdout.write(`${toJSON({ id: request.id ?? null, ...answer(request) })}\n`);
-  if (request.op === 'bye') lines.close();
+  const request = readable(line);
+  const response = request === undefined
+    ? { id: null, ...error('bad_request', null, `not an object with an id: ${line.slice(0, 80)}`) }
+    : { id: request.id, ...answer(request) };
+  process.stdout.write(`${toJSON(response)}\n`);
+  if (request?.op === 'bye') lines.close();
 });
