@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
+import re
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from actiongate import Gate, MemoryStore, Policy
 from actiongate_conformance import data as _data
 from actiongate_conformance.cli import run
 from actiongate_conformance.data.vectors import load_all
+from actiongate_conformance.layers.atomicity import AtomicityResult
+from actiongate_conformance.layers.stateful import StatefulResult
+from actiongate_conformance.layers.vectors import DECLARED, FAIL, PASS, Outcome, Report
+from actiongate_conformance.reports.json_report import json_report
+from actiongate_conformance.reports.verdict import run_verdict
 
-VECTORS = sum(len(vector_file.vectors) for vector_file in load_all())
+from .broken_stores import SixthEqualTimestamp
+
+ALL_VECTORS = [vector for vector_file in load_all() for vector in vector_file.vectors]
+VECTORS = len(ALL_VECTORS)
 
 
 def call(*arguments: str) -> tuple[int, str, str]:
@@ -27,7 +39,7 @@ def call(*arguments: str) -> tuple[int, str, str]:
 def test_run_on_the_reference_conforms() -> None:
     code, out, err = call("run", "--seed", "1", "--examples", "50")
     assert code == 0, out + err
-    assert "CONFORMING" in out and "NOT CONFORMING" not in out
+    assert out.splitlines()[-1].startswith("CONFORMING: vectors"), out[-500:]
     for clause in _data.clause_ids():
         assert f"\n{clause} " in out
     assert "stateful model: 5" in out and "(seed 1)" in out
@@ -36,7 +48,10 @@ def test_run_on_the_reference_conforms() -> None:
 def test_select_runs_only_matching_vectors() -> None:
     code, out, _ = call("run", "--select", "retention-event-exactly-window-old-counts")
     assert code == 0
-    assert "CONFORMING: 1 passed, 0 failed" in out
+    assert "vectors: 1 passed, 0 failed" in out
+    assert out.splitlines()[-1] == (
+        "CONFORMING (PARTIAL RUN: stateful, atomicity, faults not run): vectors 1/1 passed"
+    )
 
 
 @pytest.fixture
@@ -225,7 +240,7 @@ def test_a_stateful_counterexample_is_emitted_as_a_vector_that_reruns(tmp_path: 
     target = "py:tests.broken_stores:SixthEqualTimestamp"
     code, out, _ = call("run", "--target", target, "--seed", "2", "--emit", str(tmp_path))
     assert code == 1
-    assert f"CONFORMING: {VECTORS} passed" in out  # the vectors alone would have passed it
+    assert f"vectors: {VECTORS} passed, 0 failed" in out  # the vectors alone would have passed it
     assert "STATEFUL MODEL FAILED (seed 2)" in out
     (emitted,) = tmp_path.glob("*.json")
     assert f"--vectors {emitted}" in out
@@ -237,7 +252,7 @@ def test_a_stateful_counterexample_is_emitted_as_a_vector_that_reruns(tmp_path: 
 def test_run_on_embedded_fakeredis() -> None:
     code, out, err = call("run", "--target", "fakeredis://", "--examples", "10", "--seed", "1")
     assert code == 0, out[-2000:] + err
-    assert f"CONFORMING: {VECTORS} passed" in out
+    assert f"vectors: {VECTORS} passed, 0 failed" in out
 
 
 def test_atomicity_catches_a_store_that_reads_then_writes() -> None:
@@ -245,7 +260,7 @@ def test_atomicity_catches_a_store_that_reads_then_writes() -> None:
         "run", "--target", "py:tests.broken_stores:ReadThenWriteStore", "--examples", "0"
     )
     assert code == 1
-    assert f"CONFORMING: {VECTORS} passed" in out  # every vector passes one check at a time
+    assert f"vectors: {VECTORS} passed, 0 failed" in out  # each passes one check at a time
     assert "concurrent checks NOT LINEARIZABLE" in out
     assert "not linearizable. No order of these" in out
 
@@ -257,3 +272,179 @@ def test_fault_checks_catch_a_store_that_records_a_failed_check() -> None:
     assert "concurrent checks linearizable" in out
     assert "injected store faults MISHANDLED" in out
     assert "(ERR-2)" in out
+
+
+# The run's verdict, across its four layers (issue 14): the last line, the exit code and the JSON
+# report's verdict must agree, for every combination of layers that failed, passed or did not run.
+
+LAYERS = ("vectors", "stateful", "atomicity", "faults")
+HEADS = (  # how the last line starts -> the JSON verdict and the exit code it goes with
+    ("NOT CONFORMING: ", "not_conforming", 1),
+    ("CONFORMING EXCEPT ", "conforming_except_declared", 0),
+    ("CONFORMING", "conforming", 0),
+)
+EXAMPLE = f"cmd:{sys.executable} {Path(__file__).parents[1] / 'examples' / 'python_adapter.py'}"
+PASSED = {
+    "vectors": rf"vectors {VECTORS}/{VECTORS} passed",
+    "stateful": r"stateful \d+ examples passed",
+    "atomicity": r"atomicity [\d,]+ checks linearizable",
+    "faults": r"faults (\d+)/\1 handled",
+}
+
+
+class WrongOnRetentionGates(MemoryStore):
+    """Forgets the events of namespace "ret" (retention.json's) before each check of it. Only
+    vectors use that namespace, so only the vectors layer can see the bug."""
+
+    def check_and_reserve(self, gate: Gate, now: float, policy: Policy) -> Any:
+        if gate.namespace == "ret":
+            self.clear(gate)
+        return super().check_and_reserve(gate, now, policy)
+
+
+class LockedSixthEqualTimestamp(SixthEqualTimestamp):
+    """SixthEqualTimestamp behind a lock: atomic, right on every vector, wrong in longer runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+
+    def check_and_reserve(self, gate: Gate, now: float, policy: Policy) -> Any:
+        with self.lock:
+            return super().check_and_reserve(gate, now, policy)
+
+
+def agreed(code: int, out: str, report: Path) -> str:
+    """The run's last line, once it, the exit code and the JSON verdict are seen to agree."""
+    last = out.rstrip("\n").splitlines()[-1]
+    value, exit_code = next((v, c) for head, v, c in HEADS if last.startswith(head))
+    assert json.loads(report.read_text(encoding="utf-8"))["verdict"] == value, last
+    assert code == exit_code, last
+    return last
+
+
+def _failed(failing: str, others: str) -> str:
+    return rf"NOT CONFORMING: {failing} failed \({others}\)"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("target", "options", "expected"),
+    [
+        pytest.param(
+            "memory://",
+            ["--examples", "20", "--atomicity", "200"],
+            "CONFORMING: " + ", ".join(PASSED.values()),
+            id="none",
+        ),
+        pytest.param(
+            "py:tests.test_cli:WrongOnRetentionGates",
+            ["--examples", "20", "--atomicity", "200"],
+            _failed("vectors", ", ".join(PASSED[n] for n in LAYERS if n != "vectors")),
+            id="vectors",
+        ),
+        pytest.param(
+            "py:tests.test_cli:LockedSixthEqualTimestamp",
+            ["--atomicity", "200"],
+            _failed("stateful", ", ".join(PASSED[n] for n in LAYERS if n != "stateful")),
+            id="stateful",
+        ),
+        pytest.param(
+            "py:tests.mutants.stores:ReadThenWrite",
+            ["--examples", "0"],
+            _failed("atomicity", f"{PASSED['vectors']}, {PASSED['faults']}; stateful not run"),
+            id="atomicity-stateful-not-run",
+        ),
+        pytest.param(
+            "py:tests.mutants.stores:StoreErrorRecorded",
+            ["--examples", "20", "--atomicity", "200"],
+            _failed("faults", ", ".join(PASSED[n] for n in LAYERS if n != "faults")),
+            id="faults",
+        ),
+        pytest.param(
+            "memory://",
+            ["--examples", "0", "--atomicity", "200"],
+            rf"CONFORMING \(PARTIAL RUN: stateful not run\): {PASSED['vectors']}, "
+            rf"{PASSED['atomicity']}, {PASSED['faults']}",
+            id="stateful-not-run",
+        ),
+        pytest.param(
+            "memory://",
+            ["--select", "RET-*"],
+            r"CONFORMING \(PARTIAL RUN: stateful, atomicity, faults not run\): "
+            r"vectors (\d+)/\1 passed",
+            id="vectors-only",
+        ),
+        pytest.param(
+            EXAMPLE,
+            ["--examples", "5"],
+            rf"CONFORMING \(PARTIAL RUN: atomicity, faults not checked\): {PASSED['vectors']}, "
+            rf"{PASSED['stateful']}",
+            id="port-without-bursts",
+        ),
+    ],
+)
+def test_the_last_line_states_the_verdict_of_the_exit_code_and_the_report(
+    target: str, options: list[str], expected: str, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.json"
+    arguments = ["run", "--target", target, "--seed", "2", "--json", str(report), *options]
+    code, out, err = call(*arguments, "--emit", str(tmp_path))
+    last = agreed(code, out, report)
+    assert re.fullmatch(expected, last), out[-3000:] + err
+    assert "vectors: " in out  # the vectors' own tally, no longer a verdict of its own
+
+
+@pytest.mark.slow
+def test_declared_failures_are_the_verdict_only_when_nothing_else_fails(tmp_path: Path) -> None:
+    target = ["run", "--target", "py:tests.test_cli:WrongOnRetentionGates", "--seed", "2"]
+    target += ["--examples", "20", "--atomicity", "200", "--json", str(tmp_path / "r.json")]
+    skip = tmp_path / "skip.json"
+    agreed(*call(*target, "--write-skip", str(skip))[:2], tmp_path / "r.json")
+    declared = len(json.loads(skip.read_text())["known_failures"])
+    code, out, _ = call(*target, "--skip", str(skip))
+    others = ", ".join(PASSED[name] for name in LAYERS if name != "vectors")
+    expected = (
+        rf"CONFORMING EXCEPT {declared} DECLARED: vectors {VECTORS - declared}/{VECTORS} passed, "
+        rf"{declared} declared, {others}"
+    )
+    assert re.fullmatch(expected, agreed(code, out, tmp_path / "r.json")), out[-2000:]
+
+
+def _results(
+    failing: tuple[str, ...], declared: bool
+) -> tuple[Report, StatefulResult, AtomicityResult]:
+    """Results as the layers would give them, where no real target fails just these layers."""
+    results = [FAIL if "vectors" in failing else PASS, DECLARED if declared else PASS, PASS]
+    report = Report([Outcome(v, r) for v, r in zip(ALL_VECTORS, results, strict=False)])
+    stateful = StatefulResult("stateful" not in failing, 200, 1)
+    atomicity = AtomicityResult(
+        checks=2000,
+        linearizable="atomicity" not in failing,
+        faults_injected=12,
+        faults_ok="faults" not in failing,
+    )
+    return report, stateful, atomicity
+
+
+@pytest.mark.parametrize("declared", [False, True], ids=["", "declared"])
+@pytest.mark.parametrize(
+    "failing",
+    [combination for n in range(5) for combination in itertools.combinations(LAYERS, n)],
+    ids=lambda combination: "+".join(combination) or "none",
+)
+def test_every_combination_of_failing_layers_has_one_verdict(
+    failing: tuple[str, ...], declared: bool
+) -> None:
+    report, stateful, atomicity = _results(failing, declared)
+    verdict = run_verdict(report, stateful, atomicity)
+    document = json_report(report, "memory://", {}, stateful, atomicity)
+    value, exit_code = next((v, c) for head, v, c in HEADS if verdict.line.startswith(head))
+    assert document["verdict"] == verdict.value == value
+    assert verdict.conforming == (exit_code == 0)
+    if not failing:
+        return
+    head, _, rest = verdict.line.removeprefix("NOT CONFORMING: ").partition(" failed")
+    assert set(re.findall(r"\w+", head)) - {"and"} == set(failing), verdict.line
+    for name in LAYERS:
+        assert (f"{name} " in rest) == (name not in failing), verdict.line

@@ -28,6 +28,7 @@ from .reports.json_report import json_report
 from .reports.junit import junit_xml
 from .reports.matrix import MatrixError, load_column, markdown, page
 from .reports.terminal import first_problem, stateful_summary, terminal_report
+from .reports.verdict import run_verdict
 from .targets import TargetError, target_from_string
 
 __all__ = ["main", "run"]
@@ -198,6 +199,7 @@ def _run(options: argparse.Namespace, stdout: TextIO) -> int:
             atomicity = run_atomicity(options.target, options.atomicity, target)
     finally:
         target.close()
+    verdict = run_verdict(report, stateful, atomicity)
     print(terminal_report(report, options.target, target.hello["implementation"]), file=stdout)
     if stateful is not None:
         print(f"\n{stateful_summary(stateful)}", file=stdout)
@@ -211,12 +213,9 @@ def _run(options: argparse.Namespace, stdout: TextIO) -> int:
     if options.write_skip:
         failures = [(o.vector.id, first_problem(o)) for o in report.bad]
         _write(options.write_skip, json.dumps(skip_file_for(failures), indent=2))
-    conforming = (
-        report.verdict != "not_conforming"
-        and (stateful is None or stateful.passed)
-        and (atomicity is None or atomicity.passed)
-    )
-    return EXIT_OK if conforming else EXIT_FAIL
+    # Last, after every layer's own lines, and the one value the exit code is read from.
+    print(f"\n{verdict.line}", file=stdout)
+    return EXIT_OK if verdict.conforming else EXIT_FAIL
 
 
 def _write(path: Path, text: str) -> None:

@@ -9,6 +9,7 @@ from .. import SPEC_VERSION, __version__
 from ..layers.atomicity import AtomicityResult
 from ..layers.stateful import StatefulResult
 from ..layers.vectors import DECLARED, ERROR, FAIL, PASS, SKIP, STALE, Report
+from .verdict import run_verdict
 
 __all__ = ["json_report"]
 
@@ -21,9 +22,6 @@ def json_report(
     atomicity: AtomicityResult | None = None,
 ) -> dict[str, Any]:
     """The report of spec/report.schema.json."""
-    failed_later = (stateful is not None and not stateful.passed) or (
-        atomicity is not None and not atomicity.passed
-    )
     digest = hashlib.sha256(
         "\n".join(outcome.vector.digest for outcome in report.outcomes).encode()
     ).hexdigest()
@@ -35,7 +33,8 @@ def json_report(
         "implementation": hello.get("implementation", {}),
         "capabilities": sorted(hello.get("capabilities", [])),
         "vectors_digest": f"sha256:{digest}",
-        "verdict": "not_conforming" if failed_later else report.verdict,
+        # The same function the terminal's last line and the exit code read (issue 14).
+        "verdict": run_verdict(report, stateful, atomicity).value,
         "stateful": None
         if stateful is None
         else {

@@ -1,4 +1,7 @@
-"""The terminal report: the table of clauses, each failure explained, the layers' summaries."""
+"""The terminal report: the table of clauses, each failure explained, the layers' summaries.
+
+The run's one verdict line is ``verdict.Verdict.line``, printed after all of these.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +14,6 @@ from ..layers.timeline import describe_step, show, timeline
 from ..layers.vectors import BAD, DECLARED, ERROR, FAIL, PASS, SKIP, STALE, Outcome, Report
 
 __all__ = ["failure_lines", "first_problem", "stateful_summary", "terminal_report"]
-
-VERDICT_TEXT = {
-    "conforming": "CONFORMING",
-    "conforming_except_declared": "CONFORMING except declared failures",
-    "not_conforming": "NOT CONFORMING",
-}
-
 
 DEFAULT_TARGET = "memory://"
 
@@ -55,7 +51,8 @@ def terminal_report(report: Report, target: str, implementation: dict[str, Any])
         )
         if report.count(result) or result in (PASS, FAIL)
     )
-    lines += ["", f"{VERDICT_TEXT[report.verdict]}: {summary}"]
+    # The vectors' tally only: the run's verdict, across every layer, is printed last (verdict.py).
+    lines += ["", f"vectors: {summary}"]
     return "\n".join(lines)
 
 
