@@ -262,7 +262,7 @@ class RingBuffer(Mutant):
 
 
 def _ring_buffer(capacity: int) -> type[RingBuffer]:
-    doc = f"Keeps only a gate's newest {capacity:,} events, as a ring buffer or a capped list would."
+    doc = f"Keeps only a gate's newest {capacity:,} events, as a ring buffer or capped list would."
     return type(f"RingBuffer{capacity}", (RingBuffer,), {"CAPACITY": capacity, "__doc__": doc})
 
 

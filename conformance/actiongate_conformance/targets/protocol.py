@@ -35,6 +35,7 @@ class HarnessError(Exception):
     def __init__(self, kind: str, detail: str, request: Any = None, stderr: str = "") -> None:
         super().__init__(f"{kind}: {detail}")
         self.index = 0
+        self.answered: list[dict[str, Any]] = []  # a batch's checked responses before index
         self.kind = kind
         self.detail = detail
         self.request = request
@@ -302,7 +303,7 @@ class Connection:
             try:
                 checked.append(self._checked(request, raw))
             except HarnessError as error:
-                error.index = index
+                error.index, error.answered = index, checked
                 raise
         return checked
 

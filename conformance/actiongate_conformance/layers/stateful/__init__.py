@@ -5,13 +5,17 @@ Theory of operation
 ``machine.Model`` is one ``RuleBasedStateMachine``. Each example resets the target and a fresh
 ``Oracle``, starts its clock at 0 or at an epoch-sized time, and runs up to ``steps`` steps:
 checks of gates from a fixed pool (separators, empty fields, NFC and NFD, U+0000) at times a
-step away from the last (zero, exactly the window or cooldown after the gate's last check or one
-binary64 either side, the next or previous binary64, backwards, back to the gate's last check);
-bursts at one instant; invalid input; clear; clear_all; and store failures when the target
-declares ``store_faults``. Each gate has a home policy among three drawn per example (max_calls
-0 and 1, null windows, cooldowns longer than the window among them) and sometimes uses another
-(POL-6). After every step the target's response is compared with the oracle's by
-``runner.compare``: the same fields, binary64 equality, and the echoes of gate, policy and now.
+step away from the last (zero, exactly the window or cooldown after the gate's last check or
+one binary64 either side, the next or previous binary64, backwards, back to the gate's last
+check, exactly the window after the gate's oldest retained event or one binary64 later); bursts
+at one instant; invalid input; clear; clear_all; and store failures when the target declares
+``store_faults``. Each gate has a home policy among three drawn per example (max_calls 0 and 1,
+null windows, cooldowns longer than the window among them) and sometimes uses another (POL-6).
+Some examples open with a bulk: 40, 130 or 260 ALLOWs of a gate inside one window, sent
+pipelined and each judged, so that a store keeping a bounded number of events shows, and the
+oldest-event steps then age them out one by one. After every step the target's response is
+compared with the oracle's by ``runner.compare``: the same fields, binary64 equality, and the
+echoes of gate, policy and now.
 
 Gates, policies and times recur through sampled pools and relative steps rather than
 ``Bundle``s: a bundle is drawn from by index, and deleting an earlier step shifts every index
@@ -26,9 +30,11 @@ wrong too, but its run ends quietly as a pass for hypothesis (which then keeps l
 plain failure, and never shrinks into one of these) and is kept aside: it is reported, unshrunk
 and without a vector, only if the search finds no plain failure.
 
-A counterexample carries the steps its run sent, with the oracle's expected values: hypothesis
-replays the shrunk run last, so the exception it raises is the minimal one. Clears are not sent
-while the store fails: no vector can expect a clear to fail (CLR-1).
+A counterexample carries the steps its run sent, with the oracle's expected values (a bulk's
+ALLOWs as one ``bulk`` step, the failing check apart) and the clauses its last step breaks:
+hypothesis
+replays the shrunk run last, so the exception it raises is the minimal one. Clears are sent
+while the store fails too, and must answer ``store_error`` and clear nothing (CLR-1).
 """
 
 from __future__ import annotations

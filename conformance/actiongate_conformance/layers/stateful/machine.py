@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,11 @@ from ...targets.protocol import HarnessError
 from ..vectors import compare
 from .strategies import (
     ACTION,
+    BULK,
+    BULK_GATE,
+    BULK_MAX_CALLS,
     CLAUSE_FLAGS,
+    FIELD_CLAUSES,
     GATE,
     GATES,
     HOME,
@@ -46,11 +50,17 @@ class Trace:
 class Counterexample(AssertionError):
     """The target disagreed with the oracle at the last step of ``trace``."""
 
-    def __init__(self, trace: Trace, mismatches: list[tuple[str, str]]) -> None:
+    def __init__(
+        self, trace: Trace, mismatches: list[tuple[str, str]], used: frozenset[str] = frozenset()
+    ) -> None:
         super().__init__("; ".join(text for _, text in mismatches))
         self.trace = trace
         self.fields = [name for name, _ in mismatches]  # the response's wrong fields
         self.problems = [text for _, text in mismatches]
+        # The clauses the failing step breaks: those the oracle applied to it (every decision
+        # clause is applied to every check, so only those of the wrong fields), unordered.
+        self.clauses = {c for c in used if not c.startswith("DEC-")}
+        self.clauses |= {FIELD_CLAUSES[name] for name in self.fields if name in FIELD_CLAUSES}
 
 
 class Stop(KeyboardInterrupt):
@@ -85,6 +95,7 @@ class Run:
 
 
 Gate = tuple[str, str, str]
+NO_VERDICT = Verdict({"ok": True}, False, frozenset())  # store_fail, store_recover
 
 
 class Model(RuleBasedStateMachine):
@@ -106,13 +117,22 @@ class Model(RuleBasedStateMachine):
         if response.get("ok") is not True:
             raise Unrunnable(TargetError(f"the target cannot reset: {response}"))
 
-    @initialize(policies=st.lists(POLICY, min_size=3, max_size=3), start=START)
-    def begin(self, policies: list[dict[str, Any]], start: float) -> None:
+    @initialize(
+        policies=st.lists(POLICY, min_size=3, max_size=3),
+        start=START,
+        bulk=BULK,
+        bulk_gate=BULK_GATE,
+    )
+    def begin(
+        self, policies: list[dict[str, Any]], start: float, bulk: int, bulk_gate: Gate
+    ) -> None:
         # In the order of POL-5, whatever order shrinking left the keys in.
         self.policies = [{name: policy[name] for name in POLICY_FIELDS} for policy in policies]
         self.now = start
         if start:
             self.trace.flags.add("epoch")
+        if bulk:
+            self._bulk(bulk_gate, self._policy(bulk_gate, 0), bulk)
 
     @rule(gate=GATE, variant=VARIANT, action=ACTION)
     def step(self, gate: Gate, variant: int, action: tuple[str, float]) -> None:
@@ -126,34 +146,32 @@ class Model(RuleBasedStateMachine):
         if kind == "burst":
             for _ in range(int(by)):  # RES-2: equal timestamps, each counted
                 self._check(gate, policy, self.now)
-        elif kind in ("clear", "clear_all", "fault") and self.oracle.failing:
-            # A clear would fail too, and no vector can expect that (CLR-1): recover instead.
+        elif kind == "fault" and self.oracle.failing:
             self.oracle.failing = False
-            self._plain({"op": "store_recover", "now": self.now}, set())
-        elif kind == "clear":
-            self.oracle.clear(_gate(gate))
-            self._plain({"op": "clear", "now": self.now, "gate": _gate(gate)}, {"CLR-1"})
+            self._plain({"op": "store_recover", "now": self.now})
+        elif kind == "clear":  # under a failing store, store_error and nothing cleared (CLR-1)
+            record = {"op": "clear", "now": self.now, "gate": _gate(gate)}
+            self._plain(record, self.oracle.clear(_gate(gate)))
         elif kind == "clear_all":
-            self.oracle.clear_all()
-            self._plain({"op": "clear_all", "now": self.now}, {"CLR-2"})
+            self._plain({"op": "clear_all", "now": self.now}, self.oracle.clear_all())
         elif kind == "fault":
             if self.run.faults:
                 self.oracle.failing = True
-                self._plain({"op": "store_fail", "now": self.now}, set())
+                self._plain({"op": "store_fail", "now": self.now})
         elif kind == "invalid":
             # Which input: by the gate's place in the pool, so that each is tried without
             # crowding the list of actions.
             where, name, value = INVALID[(int(by) + GATES.index(gate)) % len(INVALID)]
-            gate_json: dict[str, Any] = _gate(gate)
-            policy = dict(policy)
+            gate_json: Any = _gate(gate)
+            policy_json: Any = dict(policy)
             now: Any = self.now
             if where == "gate":
-                gate_json[name] = value
+                gate_json = value if name == "*" else {**gate_json, name: value}
             elif where == "policy":
-                policy[name] = value
+                policy_json = value if name == "*" else {**policy_json, name: value}
             else:
                 now = value
-            self._check(gate_json, policy, now)
+            self._check(gate_json, policy_json, now)
         else:
             self._check(gate, policy, self._time(gate, policy, kind, by))
 
@@ -172,6 +190,14 @@ class Model(RuleBasedStateMachine):
             return math.nextafter(self.now, math.inf * by)
         if kind == "gate":
             return last + by
+        if kind == "oldest":
+            # The gate's oldest retained event exactly window old (it still counts, RET-1), or
+            # one binary64 later (it leaves): a bulk's events leave one step at a time.
+            events = self.oracle.events.get(gate)
+            if not events or policy["window"] is None:
+                return self.now
+            now = events.times()[0] + policy["window"]
+            return max(self.now, math.nextafter(now, math.inf) if by else now)
         if kind in ("window", "cooldown"):
             # The gate's last event is then exactly window (cooldown) old, or one binary64
             # more or less: whatever T - window rounds to, compared exactly (TIME-2). Never a
@@ -181,12 +207,18 @@ class Model(RuleBasedStateMachine):
             return max(self.now, math.nextafter(now, math.inf * by) if by else now)
         return self.now
 
-    def _check(self, gate: Any, policy: dict[str, Any], now: Any) -> None:
+    def _check(self, gate: Any, policy: Any, now: Any) -> None:
         if self.ended:
             return
         gate = _gate(gate) if isinstance(gate, tuple) else gate
         record = {"op": "check", "now": now, "gate": gate, "policy": policy}
-        response = self._request(record)
+        self._judge(record, self._request(record))
+
+    def _judge(self, record: dict[str, Any], response: dict[str, Any]) -> None:
+        """The oracle's verdict on the target's answer to one check; the model follows it."""
+        if self.ended:
+            return
+        gate, policy, now = record["gate"], record["policy"], record["now"]
         verdict = self.oracle.check(
             gate,
             policy,
@@ -201,16 +233,57 @@ class Model(RuleBasedStateMachine):
             self.trace.open_steps.append(len(self.trace.steps))
         self._finish({**record, "expect": verdict.expect}, response, verdict)
 
-    def _plain(self, record: dict[str, Any], clauses: set[str]) -> None:
+    def _bulk(self, gate: Gate, policy: dict[str, Any], count: int) -> None:
+        """``count`` ALLOWs inside the gate's window, each judged; in the trace (and so in an
+        emitted vector) they are one bulk step, the failing check apart."""
+        self.trace.flags.add("capacity")
+        window = policy["window"]
+        every = window / (2 * count) if window is not None else 2.0**-7
+        bulk_policy = {**policy, "max_calls": BULK_MAX_CALLS, "cooldown": 0.0}
+        start, first = self.now, len(self.trace.steps)
+        records = [
+            {"op": "check", "now": start + n * every, "gate": _gate(gate), "policy": bulk_policy}
+            for n in range(count)  # binary64, as a vector's bulk step computes them
+        ]
+        try:
+            for record, response in zip(records, self._request_many(records), strict=False):
+                self._judge(record, response)
+        except Counterexample:
+            self._fold(first, len(self.trace.steps) - 1, every)
+            raise
+        self._fold(first, len(self.trace.steps), every)
+
+    def _fold(self, first: int, end: int, every: float) -> None:
+        """Steps ``first`` to ``end`` of the trace, all a bulk's ALLOWs, become one bulk step."""
+        steps = self.trace.steps
+        count = end - first
+        allowed = all(s["expect"].get("status") == "ALLOW" for s in steps[first:end])
+        allowed &= all(s["expect"]["reason"] is None for s in steps[first:end] if allowed)
+        if count < 2 or not allowed:
+            return
+        bulk = {key: value for key, value in steps[first].items() if key != "expect"}
+        steps[first:end] = [{**bulk, "op": "bulk", "count": count, "every": every}]
+        # Steps RET-4 leaves open, renumbered as the file numbers them.
+        renumbered = (n if n < first else max(first, n - count + 1) for n in self.trace.open_steps)
+        self.trace.open_steps = sorted(set(renumbered))
+
+    def _plain(self, record: dict[str, Any], verdict: Verdict = NO_VERDICT) -> None:
+        """A step that is no check; it must answer ok, unless ``verdict`` expects an error."""
+        if "error" in verdict.expect:
+            record["expect"] = verdict.expect
         message = {key: value for key, value in record.items() if key != "now"}
-        self._finish(record, self._request(message), Verdict({}, False, frozenset(clauses)))
+        self._finish(record, self._request(message), verdict)
 
     def _request(self, message: Mapping[str, Any]) -> dict[str, Any]:
-        """The target's response; an adapter fault is one too, ``{"adapter_fault": text}``
-        (the adapter restarted if need be), so that it is a result, not a crash."""
-        message = {key: value for key, value in message.items() if key != "expect"}
+        return self._request_many([message])[0]
+
+    def _request_many(self, messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The target's responses, pipelined; an adapter fault is one too, ``{"adapter_fault":
+        text}`` (the adapter restarted if need be), so that it is a result, not a crash: it
+        answers the first request whose answer is not known, and ends the list."""
+        sent = [{key: value for key, value in m.items() if key != "expect"} for m in messages]
         try:
-            return self.run.target.request(message)
+            return self.run.target.request_many(sent)
         except HarnessError as fault:
             if fault.kind in ("crashed", "timeout"):
                 try:
@@ -218,7 +291,7 @@ class Model(RuleBasedStateMachine):
                 except HarnessError as error:
                     why = f"the adapter could not be restarted: {error.explain()}"
                     raise Unrunnable(TargetError(why)) from None
-            return {"adapter_fault": fault.explain()}
+            return [*fault.answered, {"adapter_fault": fault.explain()}]
 
     def _finish(
         self, record: dict[str, Any], response: Mapping[str, Any], verdict: Verdict
@@ -232,13 +305,14 @@ class Model(RuleBasedStateMachine):
         mismatches = _mismatches(record, record.get("expect"), response)
         if not mismatches:
             return
+        found = Counterexample(trace, mismatches, verdict.clauses)
         if trace.open_steps:
-            self.run.housekeeping.append((self.run.examples, Counterexample(trace, mismatches)))
+            self.run.housekeeping.append((self.run.examples, found))
             self.ended = True
             return
         if self.run.found_after is None:
             self.run.found_after = self.run.examples
-        raise Counterexample(trace, mismatches)
+        raise found
 
 
 def _gate(gate: tuple[str, str, str]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis.reporting import with_reporter
 from hypothesis.stateful import run_state_machine_as_test
 
+from ...data import clause_ids
 from ...data.vectors import _vector
 from ...targets import Target
 from ..timeline import timeline
@@ -100,7 +101,15 @@ def run_stateful(
     if run.housekeeping:
         after, shortest = min(run.housekeeping, key=lambda pair: len(pair[1].trace.steps))
         return _failed(shortest, chosen, None, target_spec, after=after, search=search)
-    return StatefulResult(True, run.examples, chosen, rerun=search, out_of_time=run.out_of_time)
+    # Hypothesis also starts examples it then abandons (too large to draw) and does not count
+    # them towards max_examples: a run it lets finish ran exactly the number asked for.
+    ran = run.examples if run.out_of_time else min(run.examples, examples)
+    return StatefulResult(True, ran, chosen, rerun=search, out_of_time=run.out_of_time)
+
+
+def _ordered(clauses: set[str]) -> list[str]:
+    """As SEMANTICS.md orders them."""
+    return [clause for clause in clause_ids() if clause in clauses]
 
 
 def _search_command(target_spec: str, examples: int, chosen: int) -> str:
@@ -140,7 +149,7 @@ def _failed(
         + ("shrunk to" if not trace.open_steps else "in a run of")
         + (" 1 step:" if len(trace.steps) == 1 else f" {len(trace.steps)} steps:"),
         *("  " + line for line in timeline(vector, None, tuple(trace.responses))),
-        f"step {len(trace.steps) - 1}:",
+        f"step {len(trace.steps) - 1} breaks {', '.join(_ordered(found.clauses)) or 'DEC-1'}:",
         *("  " + line for line in "\n".join(found.problems).splitlines()),
     ]
     rerun = search

@@ -42,7 +42,12 @@ VARIANT = st.sampled_from([0, 0, 0, 0, 0, 0, 0, 0, 1, 2])
 # event one that housekeeping may drop (RET-4), and leave little to check exactly after it.
 START = st.sampled_from([0.0, 1.7e9 + 0.1, 1.7e9 + 0.3])
 # Invalid input: (where, field, value); a check of it expects the oracle's error (POL-5).
+# Field "*" replaces the whole record (ID-4, POL-7); a field no record has is an unknown member.
+# (A missing member is not drawn: an emitted vector's policy gets the defaults back.)
 INVALID = (
+    ("policy", "*", None),
+    ("gate", "*", ["ns", "act", "p"]),
+    ("policy", "limit", 5),
     ("policy", "window", {"$float": "NaN"}),
     ("policy", "max_calls", True),
     ("now", "now", {"$float": "NaN"}),
@@ -54,10 +59,22 @@ INVALID = (
     ("policy", "window", 0.0),
     ("policy", "max_calls", 2.5),
 )
+# A bulk: that many ALLOWs of one gate inside one window (max_calls lifted, no cooldown), each
+# judged, at the start of some examples: before the steps, so that it takes no step's place,
+# and at most one, since a bulk is hundreds of checks that each shrinking attempt replays.
+# Sizes past the small caps a store author picks (32, 64, 100, 256), so that a store keeping a
+# gate's newest N events, or a count and its newest time, shows in combination with the
+# steps; vectors/capacity.json pins 33 to 10,001 on every seed. Never on a hot gate: a gate
+# full of events blocks for a window, and the hot gates carry the deep sequences.
+BULK = st.sampled_from([0, 0, 40, 130, 260])
+BULK_GATE = st.sampled_from(GATES[4:])
+BULK_MAX_CALLS = 2**20
 # What a step does (see Model.step); the list's shares are the steps' frequencies. A check at a
 # time relative to the last check's: zero, exactly the window or cooldown from the gate's last
 # check (or one binary64 either side), at or just before the gate's last check, one binary64
-# on or back, backwards. Then bursts at one instant, clears, a store failure, invalid input.
+# on or back, backwards; exactly the window after the gate's oldest retained event (or one
+# binary64 later, when it leaves), so that a bulk's events age out one by one. Then bursts at
+# one instant, clears, a store failure, invalid input.
 ACTION = st.sampled_from(
     [
         ("add", 1.0),
@@ -70,6 +87,7 @@ ACTION = st.sampled_from(
         ("ulp", -1.0),
         *(("back", by) for by in (0.5, 5.0)),
         *(("burst", count) for count in (3.0, 6.0, 8.0)),
+        *(("oldest", ulps) for ulps in (0.0, 1.0)),
         ("clear", 0.0),
         ("clear_all", 0.0),
         ("fault", 0.0),
@@ -78,7 +96,7 @@ ACTION = st.sampled_from(
     ]
 )
 STEP_FLAGS = {"window": "boundary", "cooldown": "boundary", "ulp": "binary64"}
-STEP_FLAGS |= {"back": "clock-backwards"}
+STEP_FLAGS |= {"back": "clock-backwards", "oldest": "boundary"}
 CLAUSE_FLAGS = {
     "RET-1": "retention",
     "RET-2": "pruning",
