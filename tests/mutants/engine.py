@@ -30,7 +30,7 @@ from actiongate import (
 from actiongate._decide import decision_from_reply as _decision_from_reply
 from actiongate._decide import store_error_decision
 from actiongate._types import BlockReason, Mode, Status
-from actiongate_conformance.targets.adapter import ReferenceAdapter, _error, _mapping, decode_number
+from actiongate_conformance.targets.adapter import ReferenceAdapter, _error, read_policy
 
 __all__ = ["PATCHES"]
 
@@ -137,8 +137,7 @@ def policy_before_gate() -> None:
 
     def check(self: ReferenceAdapter, request: Mapping[str, Any]) -> dict[str, Any]:
         try:
-            policy = _mapping(request.get("policy"), "policy", "max_calls")
-            Policy.from_dict({key: decode_number(value) for key, value in policy.items()})
+            read_policy(request.get("policy"))
         except InvalidInput as error:
             return _error(error.kind, error.field, str(error))
         return original(self, request)  # the gate, the policy again, the time

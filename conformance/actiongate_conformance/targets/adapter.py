@@ -262,15 +262,6 @@ class ReferenceAdapter:
         return result
 
 
-def _mapping(value: Any, what: str, first_field: str = "") -> Mapping[str, Any]:
-    """``value`` if it is an object, else the error naming ``what`` (ID-4, POL-7).
-    ``first_field`` is no longer used: kept for the engine mutants' calls."""
-    if not isinstance(value, Mapping):
-        error = InvalidGate if what == "gate" else InvalidPolicy
-        raise error(what, f"{what} must be an object, got {_json(value)}")
-    return value
-
-
 def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
