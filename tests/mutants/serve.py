@@ -1,7 +1,8 @@
 """``python3 -m tests.mutants.serve NAME``: the reference with engine mutant NAME, as a ``cmd:``
 adapter.
 
-It applies the one patch ``tests.mutants.engine.PATCHES[NAME]`` in this process, then answers
+It applies the one patch ``PATCHES[NAME]`` of ``tests.mutants.engine`` or
+``tests.mutants.unseen_engine`` in this process, then answers
 protocol requests with ``ReferenceAdapter`` over a MemoryStore, a JSON line in, a JSON line out,
 as the suite's in-process transport does (``json.dumps(response, allow_nan=False)``: every float
 written as its shortest round-trip text, so nothing is rounded). A response JSON cannot carry (a
@@ -25,7 +26,10 @@ if not __package__:  # run as a script: import tests.* from the repository, not 
 from actiongate import MemoryStore
 from actiongate_conformance.targets.adapter import ReferenceAdapter
 
-from tests.mutants.engine import PATCHES
+from tests.mutants.engine import PATCHES as SEEN_PATCHES
+from tests.mutants.unseen_engine import UNSEEN_PATCHES
+
+PATCHES = {**SEEN_PATCHES, **UNSEEN_PATCHES}  # engine.py's, and unseen_engine.py's
 
 UNPATCHED = "unpatched"  # the reference itself: the control of the harness
 
