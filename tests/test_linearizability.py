@@ -18,6 +18,7 @@ from actiongate_conformance.checkers.linearizability import (
     DecisionFields,
     Operation,
     RateLimitModel,
+    Replay,
     check_history,
     fields_from_record,
     step,
@@ -64,8 +65,13 @@ def test_two_overlapping_allows_of_the_last_slot_are_not_linearizable() -> None:
     assert counterexample.ids == (0, 1)
     text = verdict.explain()
     assert "#0" in text and "#1" in text
-    assert text.count("ALLOW calls_in_window=1 time_since_last=None") == 3  # twice, and "gave"
+    # JSON values, not Python reprs: null, and the gate's names as JSON strings.
+    assert text.count("ALLOW calls_in_window=1 time_since_last=null") == 3  # twice, and "gave"
+    assert "None" not in text and 'gate "n"/"a"/"p"' in text
     assert "should have given BLOCK RATE_LIMIT calls_in_window=1" in text
+    # Each answer is one some state gives: a race, not a logic bug.
+    assert verdict.failure == "race" and not verdict.disagreements
+    assert "NOT linearizable (checked" in text and "not linearizable. No order of these 2" in text
     record = json.loads(json.dumps(verdict.to_dict()))  # for the JSON report
     assert record["linearizable"] is False and record["counterexamples"][0]["ids"] == [0, 1]
 
@@ -108,6 +114,129 @@ def test_a_counterexample_is_the_local_conflict_not_the_whole_history() -> None:
     assert counterexample.ids == (40, 41)
     assert counterexample.proven and counterexample.minimised
     assert counterexample.prefix == 40
+
+
+# A logic bug is not a race: an answer no state gives is a sequential disagreement.
+
+
+def _sequential(policy: dict[str, Any], answers: list[DecisionFields]) -> list[Operation]:
+    """Checks one at a time, 1 s apart from T = 1, none overlapping another."""
+    return [
+        op(k, (100 * k, 100 * k + 50), 1.0 + k, answer, policy) for k, answer in enumerate(answers)
+    ]
+
+
+def test_an_allow_over_max_calls_is_a_sequential_disagreement_naming_the_check() -> None:
+    # OffByOneRateLimit: the third check of max_calls 2 allowed, with no concurrency at all.
+    history = _sequential(FIVE | {"max_calls": 2}, [allow(1), allow(2, 1.0), allow(3, 1.0)])
+    verdict = check_history(history)
+    assert verdict.failure == "sequential"
+    (wrong,) = verdict.disagreements
+    assert (wrong.id, wrong.clauses) == (2, ("RATE-1",))
+    assert wrong.expected == block("RATE_LIMIT", 2, 1.0)
+    text = verdict.explain()
+    assert "SEQUENTIAL DISAGREEMENT" in text and "not a race" in text
+    assert "not linearizable" not in text and "Furthest order" not in text
+    assert "check #2 (p2): now=3.0 max_calls=2 window=60.0 cooldown=0.0" in text
+    assert 'status           "ALLOW"                  "BLOCK"                  <- differs' in text
+    assert "calls_in_window  3                        2                        <- differs" in text
+    assert "an ALLOW with |R| = 2 >= max_calls 2" in text and "Breaks RATE-1" in text
+    assert "None" not in text
+    record = json.loads(json.dumps(verdict.to_dict()))
+    assert record["failure"] == "sequential" and record["disagreements"][0]["id"] == 2
+
+
+@pytest.mark.parametrize(
+    ("answers", "clauses", "why"),
+    [
+        # OldestAsLast: the age runs from the oldest event, 2 s, not the newest, 1 s.
+        ([allow(1), allow(2, 1.0), allow(3, 2.0)], ("DEC-3",), "last is not the greatest"),
+        # CountWithoutNewCall: an ALLOW's count leaves out the call allowed.
+        ([allow(0)], ("DEC-2",), "R is empty"),
+        # AgeAfterReservation: the age measured from the event just reserved.
+        ([allow(1, 0.0)], ("DEC-3", "RES-1"), "its own event"),
+        # RecordsOnBlock: the last event is a BLOCKed check's.
+        ([allow(1), block("RATE_LIMIT", 1, 1.0), block("RATE_LIMIT", 2, 1.0)],
+         ("RES-1", "DEC-3"), "BLOCKed check"),
+        # PruneAfterCheck: counts an event older than the window.
+        ([allow(1), allow(2, 1.0), allow(3, 1.0)], ("RET-1", "DEC-2"), "inside the window"),
+    ],
+    ids=["oldest-as-last", "count-without-new-call", "age-after-reservation",
+         "records-on-block", "prune-after-check"],
+)  # fmt: skip
+def test_answers_no_state_gives_cite_their_clause(
+    answers: list[DecisionFields], clauses: tuple[str, ...], why: str
+) -> None:
+    policy = {"max_calls": 1 if "BLOCK" in str(answers) else 5, "window": 60.0, "cooldown": 0.0}
+    if clauses == ("RET-1", "DEC-2"):
+        policy["window"] = 1.5  # at T = 3 only the event at 2 is retained
+    verdict = check_history(_sequential(policy, answers))
+    assert verdict.failure == "sequential"
+    (wrong,) = verdict.disagreements
+    assert wrong.id == len(answers) - 1 and wrong.clauses == clauses
+    assert why in wrong.why, wrong.why
+
+
+def test_a_replay_one_check_at_a_time_has_the_last_word() -> None:
+    history = _sequential(FIVE | {"max_calls": 2}, [allow(1), allow(2, 1.0), allow(3, 1.0)])
+    verdict = check_history(history)
+    # Right one at a time: the answer no single state gives was a torn read, a race.
+    torn = verdict.with_replay(Replay(3))
+    assert torn.failure == "race"
+    assert "it read the state torn by a concurrent write" in torn.explain()
+    # A replay that could not finish decides nothing: the recorded answer stands.
+    unfinished = verdict.with_replay(Replay(0, inconclusive="the target crashed"))
+    assert unfinished.failure == "sequential"
+    assert "not run again one check at a time: the target crashed" in unfinished.explain()
+
+
+def test_lost_and_resurrected_writes_are_a_race_not_a_logic_bug() -> None:
+    # ReadThenWrite: two checks read the empty gate and both write; the first write is lost.
+    # A later check sees the survivor only: right for a state, wrong for every order.
+    first, lost = op(0, (0, 10), 1.0, allow(1), FIVE), op(1, (5, 15), 1.5, allow(1), FIVE)
+    later = op(2, (20, 30), 2.0, allow(2, 0.5), FIVE)
+    verdict = check_history([first, lost, later])
+    assert not verdict.linearizable and verdict.failure == "race"
+    assert "Each check's answer is one some state gives" in verdict.explain()
+
+
+@st.composite
+def _racing(draw: st.DrawFn) -> list[Operation]:
+    """A store that reads a snapshot, decides by the spec, and later writes the snapshot (plus
+    its event) back over whatever is there, or appends its event to it: lost, stale and
+    resurrected writes, double counts; never a torn read, never an invented time."""
+    count = draw(st.integers(2, 7))
+    policy = {
+        "max_calls": draw(st.integers(1, 3)),
+        "window": draw(st.sampled_from([None, 1.0, 2.5])),
+        "cooldown": draw(st.sampled_from([0.0, 0.5])),
+    }
+    overwrite = draw(st.booleans())
+    spans = []
+    for k in range(count):
+        invoke = 10 * k + draw(st.integers(0, 5))
+        read = invoke + draw(st.integers(0, 30))
+        write = read + draw(st.integers(0, 30))
+        spans.append((invoke, read, write, write + draw(st.integers(0, 5))))
+    now = [0.5 * k + draw(st.sampled_from([0.0, 0.25, -0.75])) for k in range(count)]
+    instants = sorted((span[i], i, k) for k, span in enumerate(spans) for i in (1, 2))
+    state: tuple[float, ...] = ()
+    seen: dict[int, tuple[tuple[float, ...], DecisionFields]] = {}
+    for _, phase, k in instants:
+        if phase == 1:  # the read: decide on the state as it is now
+            seen[k] = step(tuple(sorted(state)), now[k], policy)
+        else:  # the write
+            after, result = seen[k]
+            mine = (now[k],) if result.status == "ALLOW" else ()
+            state = after if overwrite else tuple(sorted((*state, *mine)))
+    return [op(k, (spans[k][0], spans[k][3]), now[k], seen[k][1], policy) for k in range(count)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_racing())
+def test_a_race_is_never_called_a_logic_bug(history: list[Operation]) -> None:
+    verdict = check_history(history)
+    assert verdict.failure in (None, "race"), verdict.explain()
 
 
 # Indeterminate operations (ERR-3), as Knossos's :info.

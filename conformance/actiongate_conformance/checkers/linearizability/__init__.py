@@ -63,27 +63,43 @@ overlap them, after the state the earlier operations led to. If those alone admi
 both without it and with it present but indeterminate (so that an operation whose event explains
 another's result stays).
 
+Before a counterexample is called a race, ``sequential`` asks whether the target is already
+wrong with no concurrency: whether some check's answer is one no state of recorded events gives
+(a logic bug whatever the interleaving), and, where a driver can run the target again one check
+at a time, whether the oracle agrees with it there. ``HistoryVerdict.failure`` names the kind:
+``"sequential"`` (a logic bug) or ``"race"``.
+
 Nothing here imports ``actiongate``: the model is an independent reading of the spec.
 """
 
 from __future__ import annotations
 
 from .counterexample import Counterexample
-from .history import DecisionFields, History, Operation, fields_from_record
+from .history import DecisionFields, History, Operation, fields_from_record, show
 from .model import Model, RateLimitModel, decide, prune, step
+from .replay import OracleReplay
+from .sequential import RACE, SEQUENTIAL, Disagreement, Replay, broken_clauses, first_impossible
 from .verdict import HistoryVerdict, check_history
 
 __all__ = [
+    "RACE",
+    "SEQUENTIAL",
     "Counterexample",
     "DecisionFields",
+    "Disagreement",
     "History",
     "HistoryVerdict",
     "Model",
     "Operation",
+    "OracleReplay",
     "RateLimitModel",
+    "Replay",
+    "broken_clauses",
     "check_history",
     "decide",
     "fields_from_record",
+    "first_impossible",
     "prune",
+    "show",
     "step",
 ]

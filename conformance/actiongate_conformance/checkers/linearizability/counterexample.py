@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .history import Operation
+from .history import Operation, gate_text, policy_text, show, times_text
 from .model import Model
 from .search import Budget, Exhausted, Failure, linearize
 
@@ -63,7 +63,7 @@ class Counterexample:
             default=1,
         )
         width = 20
-        gate = "/".join(repr(part) for part in self.gate)
+        gate = gate_text(self.gate)
         what = (
             f"No order of these {len(ops)} operations explains every result"
             if len(ops) > 1
@@ -85,13 +85,15 @@ class Counterexample:
             lines.append(
                 f"  {'#' + str(number):>6} {'p' + str(op.process):>5} "
                 f"{(op.invoke_ns - origin) / 1e3:>10.1f} {returned:>10}  {bar:<{width + 1}}  "
-                f"{op.now!r:<20} {_policy_text(op.policy):<38} {result}"
+                f"{show(op.now):<20} {policy_text(op.policy):<38} {result}"
             )
-        order = ", ".join(f"#{ids[i]}" for i in self.furthest) or "nothing"
-        lines.append(
-            f"Furthest order: {order}; then #{ids[self.stuck]} should have given "
-            f"{self.expected}, but gave {self.operations[self.stuck].result}."
-        )
+        stuck, got = f"#{ids[self.stuck]}", self.operations[self.stuck].result
+        if self.furthest:
+            order = ", ".join(f"#{ids[i]}" for i in self.furthest)
+            lines.append(f"Furthest order: {order}; then {stuck} should have given {self.expected}")
+        else:  # no operation of these could even go first
+            lines.append(f"Placed first, {stuck} should have given {self.expected}")
+        lines[-1] += f", but gave {got}."
         if not self.proven:
             lines.append(
                 "(Every order the search found fails here, but only together with later "
@@ -105,23 +107,9 @@ class Counterexample:
 def _state_text(state: Hashable) -> str:
     if isinstance(state, tuple) and len(state) == 3 and isinstance(state[0], tuple):
         events, droppable, _ = state
-        text = f"events {_times_text(events)}"
-        return text + (f" and possibly {_times_text(droppable)} (RET-4)" if droppable else "")
-    return f"state {state!r}"
-
-
-def _times_text(times: tuple[float, ...]) -> str:
-    if len(times) <= 8:
-        return repr(list(times))
-    shown = ", ".join(repr(t) for t in times[-5:])
-    return f"[{times[0]!r}, ... ({len(times) - 6} more), {shown}] ({len(times)} events)"
-
-
-def _policy_text(policy: Mapping[str, Any]) -> str:
-    return (
-        f"max_calls={policy.get('max_calls')!r} window={policy.get('window')!r} "
-        f"cooldown={policy.get('cooldown')!r}"
-    )
+        text = f"events {times_text(events)}"
+        return text + (f" and possibly {times_text(droppable)} (RET-4)" if droppable else "")
+    return f"state {state!r}"  # another model's state: only it knows how to spell it
 
 
 def counterexample(

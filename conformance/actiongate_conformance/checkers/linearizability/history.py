@@ -2,11 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-__all__ = ["DecisionFields", "History", "Operation", "fields_from_record"]
+__all__ = [
+    "DecisionFields",
+    "History",
+    "Operation",
+    "fields_from_record",
+    "gate_text",
+    "policy_text",
+    "show",
+    "times_text",
+]
+
+
+def show(value: Any) -> str:
+    """A value as JSON spells it (``null``, ``true``, ``"text"``): what a porter reads in the
+    protocol, not a Python repr. NaN and the infinities, which JSON lacks, as Python writes them."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def gate_text(gate: tuple[str, str, str]) -> str:
+    return "/".join(show(part) for part in gate)
+
+
+def policy_text(policy: Mapping[str, Any]) -> str:
+    return " ".join(
+        f"{name}={show(policy.get(name))}" for name in ("max_calls", "window", "cooldown")
+    )
+
+
+def times_text(times: Sequence[float]) -> str:
+    """Event times as a JSON list, the middle elided when there are many."""
+    if len(times) <= 8:
+        return show(list(times))
+    shown = ", ".join(show(t) for t in times[-5:])
+    return f"[{show(times[0])}, ... ({len(times) - 6} more), {shown}] ({len(times)} events)"
 
 
 class DecisionFields(NamedTuple):
@@ -21,7 +55,7 @@ class DecisionFields(NamedTuple):
         reason = f" {self.reason}" if self.reason else ""
         return (
             f"{self.status}{reason} calls_in_window={self.calls_in_window} "
-            f"time_since_last={self.time_since_last!r}"
+            f"time_since_last={show(self.time_since_last)}"
         )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from actiongate import Decision, Engine, Gate, Policy, Status, Store, StoreErrorMode
 
-from ...checkers.linearizability import DecisionFields, History, Operation
+from ...checkers.linearizability import DecisionFields, History, Operation, show
 from ...targets.faulty_store import FaultyStore, InjectedFault
 
 __all__ = [
@@ -162,8 +162,8 @@ def history_from(
         result = None
         if isinstance(outcome, BaseException):
             errors.append(
-                f"p{process}: a check at now={now!r} raised {type(outcome).__name__}: {outcome} "
-                "(ERR-3: a store failure is a decision, never an exception)"
+                f"p{process}: a check at now={show(now)} raised {type(outcome).__name__}: "
+                f"{outcome} (ERR-3: a store failure is a decision, never an exception)"
             )
         else:
             result = decision_fields(outcome)
@@ -179,9 +179,9 @@ def _echo_errors(
     decision: Decision, gate: Gate, policy: Policy, now: float, process: int
 ) -> list[str]:
     errors = []
-    where = f"p{process}: the check at now={now!r}"
+    where = f"p{process}: the check at now={show(now)}"
     if decision.now != now or decision.gate != gate or decision.policy != policy:
-        errors.append(f"{where} echoed now={decision.now!r}, gate or policy wrongly (DEC-4)")
+        errors.append(f"{where} echoed now={show(decision.now)}, gate or policy wrongly (DEC-4)")
     reason = decision.reason
     if reason is not None and reason.value == "STORE_ERROR":
         fail_open = policy.on_store_error is StoreErrorMode.FAIL_OPEN
@@ -209,7 +209,7 @@ class EveryNthCall(FaultyStore):
             fail = next(self._calls) % self.every == 0
             self.faults_injected += fail
         if fail:
-            raise InjectedFault(f"injected fault in check_and_reserve at now={now!r}")
+            raise InjectedFault(f"injected fault in check_and_reserve at now={show(now)}")
         return self.store.check_and_reserve(gate, now, policy)
 
 
