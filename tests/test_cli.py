@@ -378,8 +378,8 @@ def _failed(failing: str, others: str) -> str:
         pytest.param(
             EXAMPLE,
             ["--examples", "5"],
-            rf"CONFORMING \(PARTIAL RUN: atomicity, faults not checked\): {PASSED['vectors']}, "
-            rf"{PASSED['stateful']}",
+            rf"CONFORMING \(PARTIAL RUN: atomicity not checked\): {PASSED['vectors']}, "
+            rf"{PASSED['stateful']}, {PASSED['faults']}",
             id="port-without-bursts",
         ),
     ],

@@ -339,7 +339,8 @@ def test_the_fast_decision_check_never_accepts_what_the_schema_rejects(
 def test_a_port_with_the_burst_capability_has_its_atomicity_checked() -> None:
     code, out, _ = call("run", "--target", f"{BROKEN} noisy", "--examples", "0")
     assert code == 0, out[-2000:]
-    assert "atomicity: 2000 concurrent checks linearizable (40 bursts of 50" in out
+    assert "atomicity: 2000 concurrent checks linearizable; 18 injected store faults" in out
+    assert "(40 bursts of 50 checks run by the port" in out
 
 
 def test_a_port_whose_store_is_not_atomic_fails_by_its_bursts() -> None:
@@ -352,4 +353,5 @@ def test_a_port_whose_store_is_not_atomic_fails_by_its_bursts() -> None:
 def test_a_port_without_bursts_is_reported_as_not_checked() -> None:
     code, out, _ = call("run", "--target", EXAMPLE, "--examples", "0")
     assert code == 0
-    assert "atomicity: not checked; the port does not declare the burst capability" in out
+    assert "atomicity: concurrent checks not checked; 18 injected store faults handled" in out
+    assert "the port does not declare the burst capability" in out

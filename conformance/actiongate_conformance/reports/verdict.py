@@ -7,7 +7,7 @@ exited 1).
 
 A layer is ``passed``, ``failed``, ``not run`` (the options skipped it: ``--examples 0``,
 ``--atomicity 0``, ``--select``, ``--vectors``) or ``not checked`` (it ran, but could not check
-this target: a ``cmd:`` port without the ``burst`` capability, injected faults for a port). A
+this target: a ``cmd:`` port without the ``burst`` or the ``store_faults`` capability). A
 run with no failure and a layer not run or not checked keeps its value and exit code, but its
 line says PARTIAL RUN, so it never reads as a full pass.
 """
