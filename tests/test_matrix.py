@@ -223,3 +223,20 @@ def test_a_lone_surrogate_in_a_mismatch_is_written_as_its_escape(
     assert code == 0, err
     for path in (md, html_file):
         assert 'got {"x": "\\ud800"}' in path.read_text(encoding="utf-8").replace("&quot;", '"')
+
+
+def test_a_logic_bug_reads_as_one_not_as_a_race(tmp_path: Path) -> None:
+    # A store off by one in its rate limit fails the concurrent checks too, but it is wrong one
+    # check at a time: the matrix must not send its author hunting for a race.
+    report, table = tmp_path / "off-by-one.json", tmp_path / "matrix.md"
+    code, out, err = call(
+        "run", "--target", "py:tests.mutants.stores:OffByOneRateLimit", "--examples", "0",
+        "--seed", "3", "--json", str(report),
+    )  # fmt: skip
+    assert code == 1, out + err
+    code, out, err = call("report", str(report), "--label", "off-by-one", "--md", str(table))
+    assert code == 0, out + err
+    text = table.read_text("utf-8")
+    assert "wrong one check at a time (a logic bug, not a race)" in text
+    assert "wrong with no fault injected (a logic bug)" in text
+    assert "not linearizable" not in text

@@ -134,9 +134,15 @@ def _layer_cells(report: dict[str, Any]) -> dict[str, Cell]:
         return layers
     notes = "; ".join(atomicity["notes"])
     checks = atomicity["checks"]
+    # A report says which kind of failure (older reports do not): a race, or a target already
+    # wrong one check at a time, whose histories no order could explain anyway.
+    not_linearizable = {
+        "sequential": "wrong one check at a time (a logic bug, not a race)",
+        "race": "not linearizable (a race)",
+    }.get(atomicity.get("failure") or "", "not linearizable")
     layers["linearizable"] = {
         True: Cell(PASS, f"{checks} checks linearizable"),
-        False: Cell(FAIL, f"{checks} checks: not linearizable"),
+        False: Cell(FAIL, f"{checks} checks: {not_linearizable}"),
         None: Cell(NOT_RUN, f"not checked: {notes}" if notes else "not checked"),
     }[atomicity["linearizable"]]
     injected = atomicity["faults_injected"]
@@ -145,9 +151,14 @@ def _layer_cells(report: dict[str, Any]) -> dict[str, Cell]:
         for fault in atomicity["faults"]
         if fault.get("decision_ok") is False or fault.get("nothing_recorded") is False
     ]
+    mishandled = (
+        "wrong with no fault injected (a logic bug)"
+        if atomicity.get("faults_failure") == "sequential"
+        else f"{len(wrong) or 'some'} of {injected} faults mishandled"
+    )
     layers["faults"] = {
         True: Cell(PASS, f"{injected} faults handled"),
-        False: Cell(FAIL, f"{len(wrong) or 'some'} of {injected} faults mishandled"),
+        False: Cell(FAIL, mishandled),
         None: Cell(NOT_RUN, f"not checked: {notes}" if notes else "not checked"),
     }[atomicity["faults_ok"]]
     return layers
