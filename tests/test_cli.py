@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from actiongate_conformance.reports.json_report import json_report
 from actiongate_conformance.reports.verdict import run_verdict
 
 from .broken_stores import SixthEqualTimestamp
+from .mutants.stores import Mutant
 
 ALL_VECTORS = [vector for vector_file in load_all() for vector in vector_file.vectors]
 VECTORS = len(ALL_VECTORS)
@@ -302,16 +302,9 @@ class WrongOnRetentionGates(MemoryStore):
         return super().check_and_reserve(gate, now, policy)
 
 
-class LockedSixthEqualTimestamp(SixthEqualTimestamp):
-    """SixthEqualTimestamp behind a lock: atomic, right on every vector, wrong in longer runs."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lock = threading.Lock()
-
-    def check_and_reserve(self, gate: Gate, now: float, policy: Policy) -> Any:
-        with self.lock:
-            return super().check_and_reserve(gate, now, policy)
+class LockedSixthEqualTimestamp(Mutant, SixthEqualTimestamp):
+    """SixthEqualTimestamp behind the zoo's lock: atomic, right on every vector, wrong in longer
+    runs."""
 
 
 def agreed(code: int, out: str, report: Path) -> str:

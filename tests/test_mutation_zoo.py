@@ -2,9 +2,10 @@
 
 Each mutant runs once per session (``zoo``), through ``actiongate_conformance.cli.run`` with the
 CI seed and the default examples and concurrent checks; its test asserts exit 1 and a layer that
-caught it, and the last test holds tests/mutants/CAUGHT.md to the table of these runs, so the
-committed table cannot rot. Correct targets under the same harness must not be flagged, or a
-caught mutant would prove nothing.
+caught it (for the mutants written with the suite: the unseen ones measure it, and the table
+says which it misses), and the last test holds tests/mutants/CAUGHT.md to the table of these
+runs, so the committed table cannot rot. Correct targets under the same harness must not be
+flagged, or a caught mutant would prove nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .mutants import MUTANTS
+from .mutants import MUTANTS, UNSEEN
 from .mutants.zoo import CAUGHT_FILE, CONTROLS, README, Caught, readme_with, run_mutant, table
 
 Zoo = Callable[[str], Caught]
@@ -35,8 +36,10 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> Zoo:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", MUTANTS)
+@pytest.mark.parametrize("name", [name for name in MUTANTS if name not in UNSEEN])
 def test_suite_catches_the_mutant(name: str, zoo: Zoo) -> None:
+    # The unseen mutants measure the suite rather than hold it: the committed table says
+    # which it misses, and the table test keeps that true.
     result = zoo(name)
     assert result.exit_code == 1, f"{MUTANTS[name].bug}\n{result.output}"
     assert result.caught, result.output

@@ -141,9 +141,15 @@ def _flagged(ok: bool | None) -> bool | None:
 
 def table(results: list[Caught]) -> str:
     """The score line and the Markdown table, as CAUGHT.md holds them."""
-    caught = sum(result.caught for result in results)
+    seen = [result for result in results if not MUTANTS[result.name].unseen]
+    unseen = [result for result in results if MUTANTS[result.name].unseen]
     stopped = [f"`{result.name}`" for result in results if result.smoke_stopped]
-    lines = [f"{caught} of {len(results)} mutants caught at CI budget"]
+    lines = [f"{_score(seen)} mutants caught at CI budget"]
+    if unseen:
+        lines[0] += (
+            f"; of those written after the suite's strategies, without reading them (unseen), "
+            f"{_score(unseen)}"
+        )
     if stopped:
         lines.append(
             f"({len(stopped)} stopped by the smoke check before any layer ran: exit 2, taken "
@@ -156,7 +162,8 @@ def table(results: list[Caught]) -> str:
     ]
     for result in results:
         mutant = MUTANTS[result.name]
-        cells = [f"`{result.name}`", mutant.bug, mutant.kind, *result.cells()]
+        kind = f"{mutant.kind}, unseen" if mutant.unseen else mutant.kind
+        cells = [f"`{result.name}`", mutant.bug, kind, *result.cells()]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     lines += [
         "",
@@ -165,11 +172,15 @@ def table(results: list[Caught]) -> str:
         f"stateful, atomicity, faults: whether that layer caught the bug; `{MISSED}`: it ran "
         f"and did not; `{SOMETIMES}`: the concurrent history depends on thread scheduling, "
         f"and the layer catches the bug in most runs, not all; `{NOT_APPLICABLE}`: the layer "
-        "does not run on this kind of target (store faults are injected into Python stores; "
-        f"a `cmd:` port's are the store-error vectors); `{NOT_RUN}`: the run stopped before "
+        "does not run on this kind of target (a `cmd:` port that declares no `burst` or no "
+        f"`store_faults` capability); `{NOT_RUN}`: the run stopped before "
         "it. Regenerate: `python3 -m tests.mutants --write`.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _score(results: list[Caught]) -> str:
+    return f"{sum(result.caught for result in results)} of {len(results)}"
 
 
 def readme_with(caught: str) -> str:
