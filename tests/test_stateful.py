@@ -166,16 +166,16 @@ def test_adapter_fault_is_a_counterexample(memory: Target, tmp_path: Path) -> No
 
 def test_target_that_stops_working_is_an_error() -> None:
     target = target_from_string("py:tests.broken_stores:ListStore")
-    answer = target.request
+    answer = target.request_many
     resets = []
 
-    def request(message: dict[str, Any]) -> dict[str, Any]:
-        if message["op"] == "reset":
-            resets.append(message)
+    def request_many(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if messages[0]["op"] == "reset":
+            resets.append(messages[0])
             if len(resets) > 5:  # not the first example, which hypothesis would treat apart
-                return {"error": {"kind": "bad_request", "field": None, "message": "no"}}
-        return answer(message)
+                return [{"error": {"kind": "bad_request", "field": None, "message": "no"}}]
+        return answer(messages)
 
-    target.request = request  # type: ignore[method-assign]
+    target.request_many = request_many  # type: ignore[method-assign]
     with pytest.raises(TargetError, match="cannot reset"):
         run_stateful(target, 100, SEED, None, None)
