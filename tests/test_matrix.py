@@ -240,3 +240,20 @@ def test_a_logic_bug_reads_as_one_not_as_a_race(tmp_path: Path) -> None:
     assert "wrong one check at a time (a logic bug, not a race)" in text
     assert "wrong with no fault injected (a logic bug)" in text
     assert "not linearizable" not in text
+
+
+def test_a_run_of_chosen_vectors_shows_partly_run_clauses_as_partial(tmp_path: Path) -> None:
+    # Issue 18: a clause of which 1 of 4 vectors ran showed as pass.
+    report, html_file = tmp_path / "ret-1.json", tmp_path / "matrix.html"
+    code, out, err = call("run", "--select", "RET-1", "--json", str(report))
+    assert code == 0, out + err
+    code, out, err = call("report", str(report), "--label", "RET-1 only", "--html", str(html_file))
+    assert code == 0, out + err
+    page = Page()
+    page.feed(html_file.read_text(encoding="utf-8"))
+    states = {row_id.removeprefix("row-"): cells[0][0] for row_id, cells in page.rows}
+    assert states["RET-1"] == "pass"  # every RET-1 vector ran
+    assert states["RET-2"] == "partial"  # some RET-2 vectors cite RET-1 too, not all
+    assert states["POL-1"] == "not-run"
+    assert {states[key] for key, _ in LAYERS} == {"not-run"}
+    assert "RET-1 only" in page.header and "partial (" in html_file.read_text(encoding="utf-8")

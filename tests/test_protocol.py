@@ -240,6 +240,9 @@ def test_declared_failures_pass_the_verdict_and_stale_ones_fail_it(
     assert not list(_data.validator("skip").iter_errors(written))
     declared = len(written["known_failures"])
     assert declared > 10
+    for entry in written["known_failures"]:  # --skip takes only explained failures
+        entry["reason"] = "the store counts one call short"
+    skip.write_text(json.dumps(written))
     code, out, _ = call(*target, "--skip", str(skip))
     assert code == 0, out[-2000:]
     assert f"vectors: {VECTORS - declared} passed, 0 failed, {declared} declared" in out

@@ -5,24 +5,29 @@ stateful model, the concurrent checks, the injected store faults); columns are t
 failing cell links to the target's failing vectors, each with its first wrong field, so a
 reader can go from "RET-1 fails on X" to the exact step in two clicks. Two renderings: Markdown
 (for the README and the docs/ page) and one self-contained static HTML page (no script, no
-network). Both are pure functions of the reports.
+network). Both are pure functions of the reports and of the suite's vectors: a report of a run
+that chose its vectors (``--select``, ``--vectors``; verdict ``partial``) shows a clause of which
+only some vectors ran as partial ("1 of 4 run"), never as pass (issue 18).
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..data import clause_ids, clause_titles, validator
+from ..data.vectors import load_all
 
 __all__ = ["Cell", "Column", "MatrixError", "cells", "load_column", "markdown", "page"]
 
 PASS, FAIL, SKIP, DECLARED, NOT_RUN = "pass", "fail", "skip", "declared", "not run"
+PARTIAL = "partial"  # some of the clause's vectors ran, and passed
 _BAD_VECTOR = frozenset({"fail", "error", "stale"})
 LAYERS = (
     ("stateful", "Stateful model"),
@@ -36,6 +41,7 @@ _MARK = {
     SKIP: "⏭️ skip",
     DECLARED: "⚠️ declared",
     NOT_RUN: "not run",
+    PARTIAL: "◐ partial",
 }
 
 
@@ -100,15 +106,21 @@ def cells(column: Column) -> dict[str, Cell]:
                 failing.setdefault(clause, []).append(vector["id"])
     result: dict[str, Cell] = {}
     verdicts = {entry["clause"]: entry for entry in report["clauses"]}
+    missing = _not_run(report)
     for clause in clause_ids():
         entry = verdicts.get(clause)
-        if entry is None:
+        total = 0 if entry is None else sum(entry["counts"].values())
+        if entry is None or not total:  # a clause none of whose vectors ran
             result[clause] = Cell(NOT_RUN, "not run")
             continue
-        total = sum(entry["counts"].values())
         bad = tuple(failing.get(clause, ()))
+        suite = total + len(missing.get(clause, ()))
+        ran = f"{total} of {suite} run"
         if bad:
-            result[clause] = Cell(FAIL, f"{len(bad)} of {total} fail", bad)
+            partly = f" ({ran})" if suite > total else ""
+            result[clause] = Cell(FAIL, f"{len(bad)} of {total} fail{partly}", bad)
+        elif suite > total:
+            result[clause] = Cell(PARTIAL, ran)
         elif entry["result"] == "declared":
             result[clause] = Cell(DECLARED, f"{total} vectors, failures declared")
         elif entry["result"] == "skip":
@@ -117,6 +129,32 @@ def cells(column: Column) -> dict[str, Cell]:
             result[clause] = Cell(PASS, f"{total} vectors pass")
     result.update(_layer_cells(report))
     return result
+
+
+def _not_run(report: Mapping[str, Any]) -> dict[str, set[str]]:
+    """Clause -> the suite's vectors citing it that a run which chose its vectors did not run.
+
+    Empty for a run of the whole suite, and for reports that do not say (older ones): those ran
+    every vector of their suite, which may be older than this one.
+    """
+    if not _chosen(report) and report["verdict"] != PARTIAL:
+        return {}
+    ran = {vector["id"] for vector in report["vectors"]}
+    return {
+        clause: {vector for vector in vectors if vector not in ran}
+        for clause, vectors in _suite_vectors().items()
+    }
+
+
+@functools.cache
+def _suite_vectors() -> dict[str, frozenset[str]]:
+    """Clause -> the ids of the suite's vectors that cite it."""
+    citing: dict[str, set[str]] = {}
+    for vector_file in load_all():
+        for vector in vector_file.vectors:
+            for clause in vector.clauses:
+                citing.setdefault(clause, set()).add(vector.id)
+    return {clause: frozenset(ids) for clause, ids in citing.items()}
 
 
 def _layer_cells(report: dict[str, Any]) -> dict[str, Cell]:
@@ -241,6 +279,8 @@ def markdown(columns: Sequence[Column], details: str = "") -> str:
         for column, column_cells in zip(columns, grid, strict=True):
             cell = column_cells[key]
             mark = _MARK[cell.state]
+            if cell.state == PARTIAL:
+                mark += f": {cell.text}"
             if cell.state == FAIL:
                 mark = f"[{'❌ ' + cell.text if cell.failing else mark}]({details}#{column.slug})"
             row.append(mark)
@@ -268,6 +308,8 @@ def markdown(columns: Sequence[Column], details: str = "") -> str:
             lines.append("Every vector passes.")
         lines.append("")
         lines += [f"- {title}: {column_cells[key].text}" for key, title in LAYERS]
+        if _chosen(column.report):
+            lines.append(f"- Vectors run: {_chosen(column.report)} (a partial run)")
     return "\n".join(lines) + "\n"
 
 
@@ -280,6 +322,7 @@ th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-al
 th { background: #f3f3f3; }
 td.pass { background: #e6f4e6; } td.fail { background: #fbe3e3; }
 td.skip, td.not-run { background: #f3f3f3; color: #666; } td.declared { background: #fff4d6; }
+td.partial { background: #e7eef9; }
 code { font-size: 13px; } .title { color: #555; }
 """
 
@@ -309,7 +352,8 @@ def page(columns: Sequence[Column], title: str = "ActionGate compatibility matri
             links = "".join(
                 f' <a href="#c{index}-{_e(vector)}">{_e(vector)}</a>' for vector in cell.failing
             )
-            text = f"{_e(cell.state)}{':' if links else ''}{links}"
+            ran = f" ({_e(cell.text)})" if cell.state == PARTIAL else ""
+            text = f"{_e(cell.state)}{ran}{':' if links else ''}{links}"
             out.append(f'<td class="{css}" title="{_e(cell.text)}">{text}</td>')
         out.append("</tr>")
     out.append("</tbody></table>")
@@ -323,6 +367,8 @@ def page(columns: Sequence[Column], title: str = "ActionGate compatibility matri
             f"report {_e(Path(column.source).name)}</p><ul>",
         ]
         out += [f"<li>{_e(title)}: {_e(column_cells[key].text)}</li>" for key, title in LAYERS]
+        if _chosen(report):
+            out.append(f"<li>Vectors run: {_e(_chosen(report))} (a partial run)</li>")
         out.append("</ul>")
         vectors = _failing_vectors(column)
         if vectors:
@@ -340,6 +386,13 @@ def page(columns: Sequence[Column], title: str = "ActionGate compatibility matri
         out.append("</section>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
+
+
+def _chosen(report: Mapping[str, Any]) -> str:
+    """The vectors a run chose, as its options said them; empty for the whole suite."""
+    selection = report.get("selection") or {}
+    keys = [key for key in ("select", "vectors") if selection.get(key)]
+    return " ".join(f"--{key} {' '.join(selection[key])}" for key in keys)
 
 
 def _e(text: str) -> str:
