@@ -50,7 +50,9 @@ def test_select_runs_only_matching_vectors() -> None:
     assert code == 0
     assert "vectors: 1 passed, 0 failed" in out
     assert out.splitlines()[-1] == (
-        "CONFORMING (PARTIAL RUN: stateful, atomicity, faults not run): vectors 1/1 passed"
+        "PARTIAL (not a conformance verdict): only vectors matching --select "
+        "retention-event-exactly-window-old-counts; stateful, atomicity, faults not run; "
+        "vectors 1/1 passed"
     )
 
 
@@ -127,7 +129,9 @@ def test_the_command_finds_a_vendor_module_in_the_current_directory(tmp_path: Pa
         check=False,
     )
     assert finished.returncode == 0, finished.stdout + finished.stderr
-    assert "CONFORMING" in finished.stdout
+    assert "PARTIAL (not a conformance verdict): only vectors matching --select RET-1" in (
+        finished.stdout
+    )
 
 
 @pytest.mark.parametrize(
@@ -281,6 +285,7 @@ LAYERS = ("vectors", "stateful", "atomicity", "faults")
 HEADS = (  # how the last line starts -> the JSON verdict and the exit code it goes with
     ("NOT CONFORMING: ", "not_conforming", 1),
     ("CONFORMING EXCEPT ", "conforming_except_declared", 0),
+    ("PARTIAL (not a conformance verdict): ", "partial", 0),
     ("CONFORMING", "conforming", 0),
 )
 EXAMPLE = f"cmd:{sys.executable} {Path(__file__).parents[1] / 'examples' / 'python_adapter.py'}"
@@ -314,6 +319,9 @@ def agreed(code: int, out: str, report: Path) -> str:
     assert json.loads(report.read_text(encoding="utf-8"))["verdict"] == value, last
     assert code == exit_code, last
     return last
+
+
+PARTIAL = r"PARTIAL \(not a conformance verdict\): "  # no pass: what ran, and what did not
 
 
 def _failed(failing: str, others: str) -> str:
@@ -357,22 +365,22 @@ def _failed(failing: str, others: str) -> str:
         pytest.param(
             "memory://",
             ["--examples", "0", "--atomicity", "200"],
-            rf"CONFORMING \(PARTIAL RUN: stateful not run\): {PASSED['vectors']}, "
-            rf"{PASSED['atomicity']}, {PASSED['faults']}",
+            rf"{PARTIAL}stateful not run; {PASSED['vectors']}, {PASSED['atomicity']}, "
+            rf"{PASSED['faults']}",
             id="stateful-not-run",
         ),
         pytest.param(
             "memory://",
             ["--select", "RET-*"],
-            r"CONFORMING \(PARTIAL RUN: stateful, atomicity, faults not run\): "
-            r"vectors (\d+)/\1 passed",
+            rf"{PARTIAL}only vectors matching --select RET-\*; stateful, atomicity, faults not "
+            r"run; vectors (\d+)/\1 passed",
             id="vectors-only",
         ),
         pytest.param(
             EXAMPLE,
             ["--examples", "5"],
-            rf"CONFORMING \(PARTIAL RUN: atomicity not checked\): {PASSED['vectors']}, "
-            rf"{PASSED['stateful']}, {PASSED['faults']}",
+            rf"{PARTIAL}atomicity not checked; {PASSED['vectors']}, {PASSED['stateful']}, "
+            rf"{PASSED['faults']}",
             id="port-without-bursts",
         ),
     ],
@@ -394,7 +402,11 @@ def test_declared_failures_are_the_verdict_only_when_nothing_else_fails(tmp_path
     target += ["--examples", "20", "--atomicity", "200", "--json", str(tmp_path / "r.json")]
     skip = tmp_path / "skip.json"
     agreed(*call(*target, "--write-skip", str(skip))[:2], tmp_path / "r.json")
-    declared = len(json.loads(skip.read_text())["known_failures"])
+    written = json.loads(skip.read_text())
+    for entry in written["known_failures"]:  # --skip takes only explained failures
+        entry["reason"] = "the test store forgets namespace ret"
+    skip.write_text(json.dumps(written))
+    declared = len(written["known_failures"])
     code, out, _ = call(*target, "--skip", str(skip))
     others = ", ".join(PASSED[name] for name in LAYERS if name != "vectors")
     expected = (

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from actiongate import ConfigurationError, store_from_url
+from actiongate.stores import SCHEMES
 
 from .adapter import ReferenceAdapter
 from .protocol import Connection, HarnessError, InProcessTransport, SubprocessTransport
@@ -62,7 +63,10 @@ def store_factory(spec: str) -> Callable[[], Any] | None:
     try:
         store_from_url(spec).clear_all()
     except ConfigurationError as error:
-        raise TargetError(f"{error}; or use py:module:callable or cmd:PROGRAM") from None
+        # A store the URL names but cannot make (a missing extra, a bad option) says so alone.
+        known = spec.partition("://")[0] in SCHEMES
+        other = "" if known else "; or use py:module:callable or cmd:PROGRAM"
+        raise TargetError(f"{error}{other}") from None
     except Exception as error:
         raise TargetError(f"{spec}: the store is unreachable: {error}") from None
     return lambda: store_from_url(spec)

@@ -86,17 +86,26 @@ class SubprocessTransport:
         assert self._process.stderr is not None
         self._stdin = self._process.stdin
         self._stdin_fd = self._stdin.fileno()
-        os.set_blocking(self._stdin_fd, False)
         self._selector = selectors.DefaultSelector()
-        for stream, name in ((self._process.stdout, "out"), (self._process.stderr, "err")):
-            os.set_blocking(stream.fileno(), False)
-            self._selector.register(stream.fileno(), selectors.EVENT_READ, name)
         self._out = bytearray()
         self._err = bytearray()
         self._out_closed = False
         self._want_write = False
+        self._closed = False
+        try:
+            os.set_blocking(self._stdin_fd, False)
+            for stream, name in ((self._process.stdout, "out"), (self._process.stderr, "err")):
+                os.set_blocking(stream.fileno(), False)
+                self._selector.register(stream.fileno(), selectors.EVENT_READ, name)
+        except BaseException:
+            self.close()
+            raise
 
     def exchange(self, lines: list[bytes], timeout: float) -> list[bytes]:
+        if self._closed:  # its descriptors' numbers may belong to other files by now
+            error = HarnessError("crashed", "the adapter was closed", stderr=self.stderr_tail())
+            error.index = 0
+            raise error
         # Requests are written while responses are read, so a long batch can fill neither
         # pipe and the adapter works on request k+1 while we parse response k.
         pending = memoryview(b"".join(line + b"\n" for line in lines))
@@ -172,7 +181,7 @@ class SubprocessTransport:
         return error
 
     def stderr_tail(self) -> str:
-        if self._selector.get_map():  # None once closed
+        if not self._closed and self._selector.get_map():
             self._pump(0)
         return self._err.decode("utf-8", "replace")
 
@@ -182,6 +191,10 @@ class SubprocessTransport:
             self._process.wait()
 
     def close(self) -> None:
+        """Ends the adapter and closes its three pipes; once, however often it is called."""
+        if self._closed:
+            return
+        self._closed = True
         with contextlib.suppress(OSError):  # BrokenPipeError: the adapter is gone already
             self._stdin.close()
         try:
@@ -261,14 +274,19 @@ class Connection:
     def _start(self) -> Transport:
         transport = self._open()
         self._transport = transport
-        hello = self.request(
-            {
-                "op": "hello",
-                "protocol": PROTOCOL_VERSION,
-                "suite": {"name": "actiongate-conformance", "version": __version__},
-                "spec_version": "1.0",
-            }
-        )
+        try:
+            hello = self.request(
+                {
+                    "op": "hello",
+                    "protocol": PROTOCOL_VERSION,
+                    "suite": {"name": "actiongate-conformance", "version": __version__},
+                    "spec_version": "1.0",
+                }
+            )
+        except BaseException:
+            # An adapter that exits at once, or answers garbage: nobody else holds its pipes.
+            transport.close()
+            raise
         if hello.get("protocol") != PROTOCOL_VERSION or "implementation" not in hello:
             self._say_bye(f"this runner speaks protocol {PROTOCOL_VERSION} only")
             raise HarnessError(

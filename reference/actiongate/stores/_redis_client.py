@@ -17,6 +17,7 @@ from .._errors import ConfigurationError, StoreError
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "FAKEREDIS_HINT",
     "INSTALL_HINT",
     "fakeredis_server",
     "make_client",
@@ -25,6 +26,8 @@ __all__ = [
 ]
 
 INSTALL_HINT = "pip install 'actiongate-conformance[redis]'"
+# fakeredis:// is a test and demo backend: the test extra brings fakeredis with its Lua (lupa).
+FAKEREDIS_HINT = "pip install 'actiongate-conformance[test]' (or 'fakeredis[lua]')"
 DEFAULT_TIMEOUT = 1.0  # socket_timeout and socket_connect_timeout of the URL factories
 
 
@@ -78,9 +81,7 @@ def fakeredis_server(url: str) -> Any:
     """The ``fakeredis.FakeServer`` that ``fakeredis://[NAME]`` names (a new one without NAME)."""
     # fakeredis runs Lua through lupa; without it every check would fail at the first EVALSHA.
     if importlib.util.find_spec("fakeredis") is None or importlib.util.find_spec("lupa") is None:
-        raise ConfigurationError(
-            "fakeredis:// needs fakeredis with Lua: pip install 'fakeredis[lua]'"
-        )
+        raise ConfigurationError(f"fakeredis:// needs fakeredis with Lua: {FAKEREDIS_HINT}")
     import fakeredis  # noqa: PLC0415 - a test and demo backend, optional
 
     parts = urlsplit(url)
@@ -117,10 +118,11 @@ def make_client(url: str, client_options: Mapping[str, Any], asynchronous: bool)
 
     scheme = urlsplit(url).scheme
     if scheme == "fakeredis":
+        server = fakeredis_server(url)  # first: without fakeredis, it names what to install
         import fakeredis  # noqa: PLC0415
 
         fake = fakeredis.FakeAsyncRedis if asynchronous else fakeredis.FakeRedis
-        return fake(server=fakeredis_server(url), **{**_fake_options(url), **client_options})
+        return fake(server=server, **{**_fake_options(url), **client_options})
     family: Any = redis.asyncio if asynchronous else redis
     retry = (redis.asyncio.retry.Retry if asynchronous else redis.retry.Retry)(NoBackoff(), 0)
     options = {**_client_options(retry), **client_options}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ def run_stateful(
     *,
     target_spec: str = "TARGET",
     steps: int = 30,
+    progress: Callable[[int], None] | None = None,
 ) -> StatefulResult:
     """Run ``examples`` stateful examples of up to ``steps`` steps against ``target``.
 
@@ -59,12 +60,21 @@ def run_stateful(
     reported. ``deadline_seconds`` stops the search (not the shrinking of a failure found) once
     spent. On a failure the shrunk run is written to ``emit_dir`` as a vector file, if given
     and if no step of it rests on housekeeping. ``target_spec`` is the target's string, for the
-    rerun command. Raises TargetError if the target cannot be run.
+    rerun command. ``progress``, if given, is called as each example starts with the number
+    started so far (at most ``examples``; shrinking replays say ``examples``). Raises
+    TargetError if the target cannot be run.
     """
     chosen = random.SystemRandom().randrange(2**32) if seed is None else seed
     run = Run(target, "store_faults" in target.capabilities, deadline_seconds)
+
+    def model() -> Model:
+        started = Model(run)
+        if progress is not None:
+            progress(min(run.examples, examples))
+        return started
+
     # @seed on the factory is how hypothesis seeds a state machine.
-    factory = hypothesis_seed(chosen)(lambda: Model(run))
+    factory = hypothesis_seed(chosen)(model)
     options = settings(
         max_examples=examples,
         stateful_step_count=steps,
