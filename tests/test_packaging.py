@@ -1,15 +1,34 @@
-"""The wheel carries spec/, vectors/ and SEMANTICS.md, and the installed suite finds them."""
+"""The wheel carries spec/, vectors/ and SEMANTICS.md, and the installed suite finds them; the
+sdist carries what the tests read, so that they pass from an unpacked sdist too (issue 18)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# What the tests read, whole: the code, the data, the tests, the examples they run, the docs
+# they keep true (the matrix, README's links), README's commands; and the license and changelog.
+SDIST_TREES = ("reference", "conformance", "spec", "vectors", "tests", "examples", "docs")
+SDIST_FILES = ("pyproject.toml", "README.md", "SEMANTICS.md", "LICENSE", "CHANGELOG.md")
+# Files the tests name, so that a tree copied empty cannot pass the check above.
+NAMED = (
+    "examples/python_adapter.py",
+    "examples/ports/javascript/adapter.js",
+    "docs/compatibility.md",
+    "docs/results/reference-memory.json",
+    "docs/authors.md",
+    "tests/adapters/broken.py",
+    "reference/actiongate/stores/check_and_reserve.lua",
+)
+# What hatchling leaves out of the sdist by .gitignore, and so the check does too.
+IGNORED = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis"}
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +68,7 @@ def test_the_wheel_holds_the_data_and_both_packages(wheel: Path) -> None:
     }
     assert expected <= names, sorted(expected - names)
     assert not any(name.startswith("tests/") for name in names)
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names), sorted(names)
 
 
 def test_the_installed_suite_finds_its_data_outside_the_checkout(
@@ -81,3 +101,39 @@ def test_the_installed_suite_finds_its_data_outside_the_checkout(
         text=True,
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sdist, built by the backend's PEP 517 hook, as ``python -m build --sdist`` does."""
+    out = tmp_path_factory.mktemp("sdist")
+    code = "import sys, hatchling.build as b; print(b.build_sdist(sys.argv[1]))"
+    subprocess.run(
+        [sys.executable, "-c", code, str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    (built,) = out.glob("*.tar.gz")
+    return built
+
+
+def test_the_sdist_holds_what_the_tests_read(sdist: Path) -> None:
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    expected = {*SDIST_FILES, *NAMED}
+    for tree in SDIST_TREES:
+        expected |= {
+            path.relative_to(ROOT).as_posix()
+            for path in (ROOT / tree).rglob("*")
+            if path.is_file()
+            and not IGNORED & set(path.relative_to(ROOT).parts)
+            and path.suffix != ".pyc"
+        }
+    assert expected <= names, sorted(expected - names)
+    with tarfile.open(sdist) as archive:
+        (pkg_info,) = [m for m in archive.getmembers() if m.name.endswith("/PKG-INFO")]
+        metadata = archive.extractfile(pkg_info).read().decode()  # type: ignore[union-attr]
+    # License-Expression from hatchling 1.27 (PEP 639); License before it.
+    assert re.search(r"^License(-Expression)?: Apache-2.0$", metadata, re.M), metadata[:800]
+    assert "License-File: LICENSE" in metadata, metadata[:800]
