@@ -16,6 +16,7 @@ import pytest
 from actiongate_conformance import data as _data
 from actiongate_conformance.data.vectors import load_all, load_file
 from actiongate_conformance.layers.stateful import run_stateful
+from actiongate_conformance.layers.stateful.minimize import minimized, replay
 from actiongate_conformance.layers.vectors import FAIL, PASS, run_vector, run_vectors
 from actiongate_conformance.targets import Target, TargetError, target_from_string
 
@@ -179,3 +180,26 @@ def test_target_that_stops_working_is_an_error() -> None:
     target.request_many = request_many  # type: ignore[method-assign]
     with pytest.raises(TargetError, match="cannot reset"):
         run_stateful(target, 100, SEED, None, None)
+
+
+def test_a_counterexample_loses_every_step_it_does_not_need() -> None:
+    # Hypothesis shrinks choices and the model's times are relative, so a failure can stay
+    # padded; the steps carry absolute times, and each that the failure does not need goes.
+    policy = {"max_calls": 1, "window": 10.0, "cooldown": 0.0, "mode": "HARD"}
+    policy["on_store_error"] = "FAIL_CLOSED"
+    gate = {"namespace": "ns", "action": "act", "principal": "p"}
+    other = {**gate, "principal": "q"}
+    padded = [
+        {"op": "check", "now": 0.0, "gate": other, "policy": policy},
+        {"op": "check", "now": 0.5, "gate": gate, "policy": policy},
+        {"op": "clear", "now": 0.5, "gate": other},
+        {"op": "check", "now": 0.75, "gate": other, "policy": policy},
+        {"op": "check", "now": 1.0, "gate": gate, "policy": policy},  # one call too many
+    ]
+    target = target_from_string("py:tests.mutants.stores:OffByOneRateLimit")
+    found = replay(target, False, padded)
+    assert found is not None and len(found.trace.steps) == 5
+    shortest = minimized(target, False, found)
+    assert [(s["op"], s["now"]) for s in shortest.trace.steps] == [("check", 0.5), ("check", 1.0)]
+    assert shortest.fields == ["status", "reason", "calls_in_window"]
+    assert replay(target_from_string("memory://"), False, shortest.trace.steps) is None

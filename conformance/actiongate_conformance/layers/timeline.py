@@ -41,7 +41,8 @@ def timeline(vector: Vector, upto: int | None = None, responses: tuple[Any, ...]
             line += f"   # {step.note}"
         lines.append(line)
         if last.index in events:
-            lines.append(f"{'':<24} events of this gate after it: {_times(events[last.index])}")
+            spec = _times(events[last.index])
+            lines.append(f"{'':<24} the spec's events of this gate after it: {spec}")
     return lines
 
 

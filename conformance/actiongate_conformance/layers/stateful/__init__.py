@@ -32,9 +32,10 @@ and without a vector, only if the search finds no plain failure.
 
 A counterexample carries the steps its run sent, with the oracle's expected values (a bulk's
 ALLOWs as one ``bulk`` step, the failing check apart) and the clauses its last step breaks:
-hypothesis
-replays the shrunk run last, so the exception it raises is the minimal one. Clears are sent
-while the store fails too, and must answer ``store_error`` and clear nothing (CLR-1).
+hypothesis replays the shrunk run last, so the exception it raises is the minimal one. Then
+``minimize`` deletes the steps the failure does not need, which hypothesis cannot always do:
+its times are relative, the counterexample's absolute. Clears are sent while the store fails
+too, and must answer ``store_error`` and clear nothing (CLR-1).
 """
 
 from __future__ import annotations

@@ -236,15 +236,21 @@ class Model(RuleBasedStateMachine):
     def _bulk(self, gate: Gate, policy: dict[str, Any], count: int) -> None:
         """``count`` ALLOWs inside the gate's window, each judged; in the trace (and so in an
         emitted vector) they are one bulk step, the failing check apart."""
-        self.trace.flags.add("capacity")
         window = policy["window"]
         every = window / (2 * count) if window is not None else 2.0**-7
         bulk_policy = {**policy, "max_calls": BULK_MAX_CALLS, "cooldown": 0.0}
-        start, first = self.now, len(self.trace.steps)
+        bulk = {"now": self.now, "gate": _gate(gate), "policy": bulk_policy, "count": count}
+        self._send_bulk({**bulk, "every": every})
+
+    def _send_bulk(self, bulk: Mapping[str, Any]) -> None:
+        """A bulk step as spec/vector.schema.json has it, its checks sent pipelined."""
+        self.trace.flags.add("capacity")
+        every, first = bulk["every"], len(self.trace.steps)
         records = [
-            {"op": "check", "now": start + n * every, "gate": _gate(gate), "policy": bulk_policy}
-            for n in range(count)  # binary64, as a vector's bulk step computes them
-        ]
+            {"op": "check", "now": bulk["now"] + n * every, "gate": bulk["gate"],
+             "policy": bulk["policy"]}
+            for n in range(bulk["count"])  # binary64, as a vector's bulk step computes them
+        ]  # fmt: skip
         try:
             for record, response in zip(records, self._request_many(records), strict=False):
                 self._judge(record, response)
@@ -266,6 +272,22 @@ class Model(RuleBasedStateMachine):
         # Steps RET-4 leaves open, renumbered as the file numbers them.
         renumbered = (n if n < first else max(first, n - count + 1) for n in self.trace.open_steps)
         self.trace.open_steps = sorted(set(renumbered))
+
+    def play(self, step: Mapping[str, Any]) -> None:
+        """One step of a trace as it was recorded (times absolute), judged as in a run; for
+        replaying a counterexample without some of its steps (minimize.py)."""
+        op, record = step["op"], {k: v for k, v in step.items() if k not in ("expect", "note")}
+        if op == "check":
+            self._check(record["gate"], record["policy"], record["now"])
+        elif op == "bulk":
+            self._send_bulk(record)
+        elif op == "clear":
+            self._plain(record, self.oracle.clear(record["gate"]))
+        elif op == "clear_all":
+            self._plain(record, self.oracle.clear_all())
+        else:  # store_fail, store_recover
+            self.oracle.failing = op == "store_fail"
+            self._plain(record)
 
     def _plain(self, record: dict[str, Any], verdict: Verdict = NO_VERDICT) -> None:
         """A step that is no check; it must answer ok, unless ``verdict`` expects an error."""

@@ -21,6 +21,7 @@ from ...targets import Target
 from ..timeline import timeline
 from .emit import vector_document
 from .machine import Counterexample, Model, OutOfTime, Run, Unrunnable
+from .minimize import minimized
 
 __all__ = ["StatefulResult", "run_stateful"]
 
@@ -107,7 +108,8 @@ def run_stateful(
         if not found:
             raise
         after = run.found_after or run.examples
-        return _failed(found[0], chosen, emit_dir, target_spec, after=after, search=search)
+        shortest = minimized(target, run.faults, found[0])
+        return _failed(shortest, chosen, emit_dir, target_spec, after=after, search=search)
     if run.housekeeping:
         after, shortest = min(run.housekeeping, key=lambda pair: len(pair[1].trace.steps))
         return _failed(shortest, chosen, None, target_spec, after=after, search=search)
