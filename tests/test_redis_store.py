@@ -466,7 +466,7 @@ def test_the_url_factory_sets_timeouts_and_no_retries() -> None:
     store = store_from_url(UNREACHABLE)
     assert isinstance(store, RedisStore)
     options = connection_kwargs(store)
-    assert options["socket_timeout"] == options["socket_connect_timeout"] == 1.0
+    assert options["socket_timeout"] == options["socket_connect_timeout"] == 0.5
     assert options["retry"].get_retries() == 0
     assert (store.prefix, store.server_time, store.ttl_margin) == ("actiongate", False, 60.0)
 

@@ -1,12 +1,23 @@
 """A redis-py client (sync or asyncio) from a store URL: the store's own query options split
-off, 1 s timeouts and no retries by default, and ``fakeredis://NAME`` servers for tests and demos.
+off, 0.5 s timeouts and no retries by default, and ``fakeredis://NAME`` servers for tests and demos.
+
+Why those defaults. redis-py's own are no timeouts (a paused server blocks a check forever) and,
+since redis-py 6, three retries with a jittered backoff of up to 2, 4 and 8 s (a refused port took
+3 to 8 s). A dead or paused server must give the STORE_ERROR decision within 1 s: with no retries a
+refused connection fails at once, a host that drops packets after ``socket_connect_timeout``,
+and a server that accepts but does not answer (SIGSTOP, a hang) after ``socket_timeout``; at
+worst a slow connect then a silent reply, 0.5 + 0.5 s. A live Redis answers a check in well
+under a millisecond, so 0.5 s leaves room for load. The query (``?socket_timeout=2``) or the
+factories' keyword arguments change them; each must be finite and > 0.
 
 Imports redis-py and fakeredis only when a client is made, never at import.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import math
 import threading
 from collections.abc import Callable, Mapping
 from types import ModuleType
@@ -19,6 +30,8 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "FAKEREDIS_HINT",
     "INSTALL_HINT",
+    "TIMEOUTS",
+    "checked_timeout",
     "fakeredis_server",
     "make_client",
     "require_redis",
@@ -28,7 +41,8 @@ __all__ = [
 INSTALL_HINT = "pip install 'actiongate-conformance[redis]'"
 # fakeredis:// is a test and demo backend: the test extra brings fakeredis with its Lua (lupa).
 FAKEREDIS_HINT = "pip install 'actiongate-conformance[test]' (or 'fakeredis[lua]')"
-DEFAULT_TIMEOUT = 1.0  # socket_timeout and socket_connect_timeout of the URL factories
+DEFAULT_TIMEOUT = 0.5  # socket_timeout and socket_connect_timeout of the URL factories
+TIMEOUTS = ("socket_timeout", "socket_connect_timeout")
 
 
 def require_redis() -> ModuleType:
@@ -45,14 +59,45 @@ _fake_servers: dict[str, Any] = {}  # fakeredis://NAME -> its FakeServer, for th
 _fake_lock = threading.Lock()
 
 
-def split_options(url: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """``(url for redis-py, store options, client options)``; the store's own options go."""
+def checked_timeout(name: str, value: object) -> float:
+    """``value`` as a timeout in seconds: a number (not a bool), finite and > 0."""
+    seconds = math.nan
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        with contextlib.suppress(OverflowError):
+            seconds = float(value)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ConfigurationError(f"{name} must be finite and > 0 seconds, got {value!r}")
+    return seconds
+
+
+def _number(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text  # not a number: checked_timeout names it
+
+
+def split_options(
+    url: str,
+    socket_timeout: object = DEFAULT_TIMEOUT,
+    socket_connect_timeout: object = DEFAULT_TIMEOUT,
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """``(url for redis-py, store options, client options)``; the options read here go.
+
+    Client options are ``decode_responses`` and the two timeouts: the query's, else the
+    arguments', each checked here so that a bad value is a ConfigurationError naming it.
+    """
     parts = urlsplit(url)
     store: dict[str, Any] = {}
-    client: dict[str, Any] = {}
+    client: dict[str, Any] = {
+        "socket_timeout": checked_timeout("socket_timeout", socket_timeout),
+        "socket_connect_timeout": checked_timeout("socket_connect_timeout", socket_connect_timeout),
+    }
     rest = []
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name not in _STORE_OPTIONS:
+        if name in TIMEOUTS:
+            client[name] = checked_timeout(name, _number(value))
+        elif name not in _STORE_OPTIONS:
             rest.append((name, value))
         elif name in ("server_time", "decode_responses"):
             if value.lower() not in _TRUE + _FALSE:
@@ -69,7 +114,9 @@ def split_options(url: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
 
 
 def _client_options(retry: object) -> dict[str, Any]:
-    # No retries: a retried script whose first reply was lost could record twice (ERR-3).
+    # No retries: a retried script whose first reply was lost could record twice (ERR-3), and
+    # retries multiply the time a dead server takes to decide. A cluster client takes this
+    # retry for its own loop (its node clients never retry), so one failed node is one error.
     return {
         "socket_timeout": DEFAULT_TIMEOUT,
         "socket_connect_timeout": DEFAULT_TIMEOUT,

@@ -33,9 +33,10 @@ and small drift.
 Failures. Every error of the client (refused, timed out, reset, a script error, an unreadable
 reply) is raised as StoreError, its cause chained, so the Engine decides per ``on_store_error``
 (ERR-1). A check the script did not run records nothing (ERR-2); one whose reply was lost after
-Redis ran it has an unknown outcome (ERR-3). The URL factories set 1 s socket timeouts and turn
-redis-py's retries off, since retrying a script whose reply was lost could record its event
-twice; a client you pass in keeps whatever retry policy you gave it.
+Redis ran it has an unknown outcome (ERR-3). The URL factories set 0.5 s connect and socket
+timeouts and turn redis-py's retries off (a retried script whose reply was lost could record its
+event twice), so a refused, dead or paused server gives STORE_ERROR within 1 s
+(``_redis_client.py`` says why). A client you pass in keeps its own timeouts and retries.
 
 ``redis`` is imported when a store is made, never by ``import actiongate``.
 """
@@ -150,6 +151,13 @@ class RedisStore(_RedisStoreBase):
     those and nothing else (CLR-2); it must not hold ':' before a digit. With ``server_time``
     the Redis server's clock gives T and the ``now`` passed in is ignored; see
     ``check_and_reserve_at``. ``ttl_margin`` is the RET-4 margin in seconds.
+
+    A client passed in keeps its own timeouts and retries, and redis-py's defaults are no
+    timeouts and three retries with backoff: a refused port then takes seconds to decide and a
+    paused server never does. For STORE_ERROR within 1 s, make it as the URL factories do:
+    ``redis.Redis(..., socket_timeout=0.5, socket_connect_timeout=0.5,
+    retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0))``, or for ``redis.RedisCluster``
+    the same three arguments (its ``retry`` is its own retry loop's).
     """
 
     __slots__ = ()
@@ -165,9 +173,17 @@ class RedisStore(_RedisStoreBase):
         super().__init__(client, prefix, server_time, ttl_margin)
 
     @classmethod
-    def from_url(cls, url: str) -> RedisStore:
+    def from_url(
+        cls,
+        url: str,
+        *,
+        socket_timeout: float = DEFAULT_TIMEOUT,
+        socket_connect_timeout: float = DEFAULT_TIMEOUT,
+    ) -> RedisStore:
         """The store a ``redis://``, ``redis+cluster://`` or ``fakeredis://`` URL names."""
-        return store_from_redis_url(url)
+        return store_from_redis_url(
+            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_connect_timeout
+        )
 
     def check_and_reserve(
         self, gate: Gate, now: float, policy: Policy
@@ -225,7 +241,10 @@ class RedisStore(_RedisStoreBase):
 
 
 class AsyncRedisStore(_RedisStoreBase):
-    """An AsyncStore on a ``redis.asyncio`` client; the contract of RedisStore."""
+    """An AsyncStore on a ``redis.asyncio`` client; the contract of RedisStore.
+
+    A client passed in keeps its own timeouts and retries; set them as RedisStore says.
+    """
 
     __slots__ = ()
     client: AsyncClient
@@ -240,9 +259,17 @@ class AsyncRedisStore(_RedisStoreBase):
         super().__init__(client, prefix, server_time, ttl_margin)
 
     @classmethod
-    def from_url(cls, url: str) -> AsyncRedisStore:
+    def from_url(
+        cls,
+        url: str,
+        *,
+        socket_timeout: float = DEFAULT_TIMEOUT,
+        socket_connect_timeout: float = DEFAULT_TIMEOUT,
+    ) -> AsyncRedisStore:
         """The async store a URL names; the schemes of ``RedisStore.from_url``."""
-        return async_store_from_redis_url(url)
+        return async_store_from_redis_url(
+            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_connect_timeout
+        )
 
     async def check_and_reserve(
         self, gate: Gate, now: float, policy: Policy
@@ -291,29 +318,46 @@ class AsyncRedisStore(_RedisStoreBase):
         return parse_reply(reply, now)
 
 
-def _store_options(url: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+def _store_options(
+    url: str, socket_timeout: object, socket_connect_timeout: object
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
     scheme = urlsplit(url).scheme
     if scheme not in SCHEMES:
         raise ConfigurationError(f"not a Redis URL: {url!r}")
-    return split_options(url)
+    return split_options(url, socket_timeout, socket_connect_timeout)
 
 
-def store_from_redis_url(url: str) -> RedisStore:
+def store_from_redis_url(
+    url: str,
+    *,
+    socket_timeout: float = DEFAULT_TIMEOUT,
+    socket_connect_timeout: float = DEFAULT_TIMEOUT,
+) -> RedisStore:
     """A RedisStore for ``redis://host:port/db``, ``rediss://...``, ``redis+cluster://host:port``,
     ``rediss+cluster://...`` or ``fakeredis://[NAME]`` (an in-process fakeredis server; one NAME
     names one server in this process).
 
     Query options: ``prefix``, ``server_time``, ``ttl_margin`` and ``decode_responses`` for the
-    store; the rest go to redis-py (``socket_timeout=5``, ...), over defaults of 1 s timeouts
-    and no retries.
+    store; the rest go to redis-py, without retries. ``socket_timeout`` and
+    ``socket_connect_timeout`` (seconds, finite and > 0; 0.5 by default, so a dead server gives
+    STORE_ERROR within 1 s) come from the query if it has them, else from the arguments.
     """
-    client_url, store_options, client_options = _store_options(url)
+    client_url, store_options, client_options = _store_options(
+        url, socket_timeout, socket_connect_timeout
+    )
     return RedisStore(make_client(client_url, client_options, asynchronous=False), **store_options)
 
 
-def async_store_from_redis_url(url: str) -> AsyncRedisStore:
-    """An AsyncRedisStore for the URLs ``store_from_redis_url`` takes."""
-    client_url, store_options, client_options = _store_options(url)
+def async_store_from_redis_url(
+    url: str,
+    *,
+    socket_timeout: float = DEFAULT_TIMEOUT,
+    socket_connect_timeout: float = DEFAULT_TIMEOUT,
+) -> AsyncRedisStore:
+    """An AsyncRedisStore for the URLs and timeouts ``store_from_redis_url`` takes."""
+    client_url, store_options, client_options = _store_options(
+        url, socket_timeout, socket_connect_timeout
+    )
     return AsyncRedisStore(
         make_client(client_url, client_options, asynchronous=True), **store_options
     )
