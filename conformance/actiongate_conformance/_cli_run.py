@@ -17,102 +17,55 @@ import json
 import os
 import re
 import shlex
-import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from hypothesis import configuration as hypothesis_configuration
-
+from . import api
 from ._cli_commands import EXIT_FAIL, EXIT_OK, UsageError, write
-from .data.skips import PLACEHOLDER, load_skip_file, skip_file_for
-from .data.vectors import VectorError, load_all, select
-from .layers.atomicity import AtomicityResult, run_atomicity
-from .layers.stateful import StatefulResult, run_stateful
-from .layers.vectors import PASS, Report, run_vectors, smoke
-from .reports.json_report import json_report
+from .api import DEFAULT_TARGET, DEFAULT_TIMEOUT, LayerFinished, RunResult
+from .data.skips import PLACEHOLDER, skip_file_for
+from .layers.stateful import StatefulResult
+from .layers.vectors import PASS, Report
 from .reports.junit import junit_xml
 from .reports.terminal import failure_lines, first_problem, stateful_summary, terminal_report
-from .reports.verdict import Selection, run_verdict
-from .targets import Target, target_from_string
 
 __all__ = ["DEFAULT_TARGET", "DEFAULT_TIMEOUT", "rerun_command", "run_command"]
 
-DEFAULT_TARGET = "memory://"
-DEFAULT_TIMEOUT = 10.0
 # A vector's rerun hint as reports/terminal.py writes it; rewritten with the run's own options.
 RERUN_HINT = re.compile(
     r"^(?P<lead>\s*rerun: )actiongate-conformance run\b.* --select (?P<id>\S+)$"
 )
 
-Progress = Callable[[int], None]
-
 
 def run_command(options: argparse.Namespace, stdout: TextIO) -> int:
     """Run the layers against ``options.target``; 0 conforming, 1 not (TargetError: none)."""
-    began = time.monotonic()
     check_output_paths(options)
-    vectors = select(load_all(options.vectors), options.select)
-    if not vectors:
-        raise VectorError(f"no vector matches {', '.join(options.select)}")
-    known = load_skip_file(options.skip) if options.skip else None
-    # The model and the atomicity checks follow the whole suite, not a chosen few vectors.
-    whole_suite = not (options.vectors or options.select)
     out = Output(stdout, options)
-    target = target_from_string(options.target, timeout=options.timeout)
-    stateful: StatefulResult | None = None
-    atomicity: AtomicityResult | None = None
-    timings: dict[str, float] = {}  # seconds per layer run, as the reports name them
-    try:
-        smoke(target)
-        out.header(target)
-        started = time.monotonic()
-        with out.progress("vectors", len(vectors)) as progress:
-            report = run_vectors(target, vectors, known, progress)
-        timings["vectors"] = time.monotonic() - started
-        out.vectors(report, timings["vectors"])
-        failed = bool(report.bad)
-        if options.examples > 0 and whole_suite and not (failed and options.fail_fast):
-            started = time.monotonic()
-            with (
-                out.progress("stateful examples", options.examples) as progress,
-                _hypothesis_home(),
-            ):
-                stateful = run_stateful(
-                    target,
-                    options.examples,
-                    options.seed,
-                    options.emit,
-                    options.budget,
-                    target_spec=options.target,
-                    progress=progress,
-                )
-            timings["stateful"] = time.monotonic() - started
-            out.layer("stateful", timings["stateful"], stateful_summary(stateful), stateful.passed)
-            failed = failed or not stateful.passed
-        if options.atomicity > 0 and whole_suite and not (failed and options.fail_fast):
-            started = time.monotonic()
-            checks = f"atomicity and faults: about {options.atomicity:,} concurrent checks"
-            with out.progress(checks, 0):
-                atomicity = run_atomicity(options.target, options.atomicity, target)
-            timings["atomicity"] = time.monotonic() - started
-            heading = "atomicity and faults"
-            out.layer(heading, timings["atomicity"], atomicity.summary(), atomicity.passed)
-    finally:
-        target.close()
-    timings["total"] = time.monotonic() - began
-    selection = Selection(tuple(options.select), tuple(map(str, options.vectors or ())))
-    verdict = run_verdict(report, stateful, atomicity, selection)
-    results = (report, stateful, atomicity)
-    out.block(_write_outputs(options, target, results, selection, timings))
+    with out.cleared():
+        result = api.run(
+            options.target,
+            seed=options.seed,
+            examples=options.examples,
+            atomicity=options.atomicity,
+            select=options.select,
+            vectors=options.vectors,
+            skip=options.skip,
+            emit=options.emit,
+            budget=options.budget,
+            timeout=options.timeout,
+            fail_fast=options.fail_fast,
+            observer=out,
+        )
+    out.block(_write_outputs(options, result))
     # Last, after every layer's own lines, and the one value the exit code is read from.
-    out.block(verdict.line, always=True)
-    return EXIT_OK if verdict.conforming else EXIT_FAIL
+    out.block(result.verdict.line, always=True)
+    return EXIT_OK if result.verdict.conforming else EXIT_FAIL
 
 
-class Output:
-    """The run's stdout: blocks separated by a blank line, each flushed as it is printed."""
+class Output(api.Observer):
+    """The run's stdout: blocks separated by a blank line, each flushed as it is printed; told
+    of the layers by the run as they go (``api.Observer``)."""
 
     def __init__(self, stream: TextIO, options: argparse.Namespace) -> None:
         self.stream = stream
@@ -120,9 +73,13 @@ class Output:
         self.quiet: bool = options.quiet
         self.verbose: bool = options.verbose
         isatty = getattr(stream, "isatty", None)
-        self.terminal = bool(isatty and isatty())
+        # The count/total line: on a terminal, not under -q.
+        self.counting = bool(isatty and isatty()) and not self.quiet
         self.implementation: dict[str, Any] = {}
         self.printed = False
+        self.label = ""  # the layer being counted, as the count line names it
+        self.total = 0
+        self.width = 0  # of the count line drawn, to be cleared
 
     def block(self, text: str, *, always: bool = False) -> None:
         """Print ``text`` after a blank line (none before the first); not under -q unless
@@ -133,11 +90,52 @@ class Output:
         self.stream.flush()
         self.printed = True
 
-    def header(self, target: Target) -> None:
-        self.implementation = target.hello["implementation"]
+    def started(self, hello: Mapping[str, Any]) -> None:
+        self.implementation = dict(hello["implementation"])
         # The report's own header: the first paragraph of its text, here before any result.
         empty = terminal_report(Report(), self.options.target, self.implementation)
         self.block(empty.partition("\n\n")[0])
+
+    def layer_started(self, layer: str, total: int) -> None:
+        """A ``label done/total`` line on a terminal (``label ...`` when ``total`` is 0)."""
+        checks = f"atomicity and faults: about {self.options.atomicity:,} concurrent checks"
+        labels = {"vectors": "vectors", "stateful": "stateful examples", "atomicity": checks}
+        self.label, self.total = labels[layer], total
+        if not total:
+            self.progress(layer, 0)
+
+    def progress(self, layer: str, done: int) -> None:
+        if not self.counting:
+            return
+        text = f"{self.label} {done:,}/{self.total:,}" if self.total else f"{self.label} ..."
+        self.stream.write("\r" + text.ljust(self.width))
+        self.stream.flush()
+        self.width = max(self.width, len(text))
+
+    def layer_finished(self, event: LayerFinished) -> None:
+        self.clear()
+        result, seconds = event.result, event.seconds
+        if isinstance(result, Report):
+            self.vectors(result, seconds)
+        elif isinstance(result, StatefulResult):
+            self.layer("stateful", seconds, stateful_summary(result), result.passed)
+        else:
+            self.layer("atomicity and faults", seconds, result.summary(), result.passed)
+
+    def clear(self) -> None:
+        """Rub out the count line, if one is drawn."""
+        if self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+            self.width = 0
+
+    @contextlib.contextmanager
+    def cleared(self) -> Iterator[None]:
+        """No count line left behind, whatever ends the run (an error is printed next)."""
+        try:
+            yield
+        finally:
+            self.clear()
 
     def vectors(self, report: Report, seconds: float) -> None:
         if self.quiet:
@@ -170,31 +168,6 @@ class Output:
             for line in text.split("\n")
         )
 
-    @contextlib.contextmanager
-    def progress(self, label: str, total: int) -> Iterator[Progress | None]:
-        """A ``label done/total`` line on a terminal (``label`` alone when ``total`` is 0),
-        rewritten in place and cleared on the way out; None elsewhere, and under -q."""
-        if not self.terminal or self.quiet:
-            yield None
-            return
-        width = 0
-
-        def show(done: int) -> None:
-            nonlocal width
-            text = f"{label} {done:,}/{total:,}" if total else f"{label} ..."
-            self.stream.write("\r" + text.ljust(width))
-            self.stream.flush()
-            width = max(width, len(text))
-
-        try:
-            if not total:
-                show(0)
-            yield show
-        finally:
-            if width:
-                self.stream.write("\r" + " " * width + "\r")
-                self.stream.flush()
-
 
 def rerun_command(options: argparse.Namespace, vector_id: str) -> str:
     """The command that runs one vector again as this run did: same target, vector files, skip
@@ -211,36 +184,25 @@ def rerun_command(options: argparse.Namespace, vector_id: str) -> str:
     return shlex.join([*words, "--select", vector_id])
 
 
-def _write_outputs(
-    options: argparse.Namespace,
-    target: Target,
-    results: tuple[Report, StatefulResult | None, AtomicityResult | None],
-    selection: Selection,
-    timings: dict[str, float],
-) -> str:
+def _write_outputs(options: argparse.Namespace, result: RunResult) -> str:
     """Write the files the options ask for; one line per file saying what was written."""
-    report, stateful, atomicity = results
     lines = []
     if options.json:
-        document = json_report(
-            report,
-            options.target,
-            target.hello,
-            stateful,
-            atomicity,
-            selection=selection,
-            timings=timings,
-        )
-        write(options.json, json.dumps(document, indent=2))
+        write(options.json, json.dumps(result.json(), indent=2))
         lines.append(f"wrote the JSON report to {options.json}")
     if options.junit:
         xml = junit_xml(
-            report, options.target, stateful, atomicity, selection=selection, timings=timings
+            result.report,
+            options.target,
+            result.stateful,
+            result.atomicity,
+            selection=result.selection,
+            timings=result.timings,
         )
         write(options.junit, xml)
         lines.append(f"wrote JUnit XML to {options.junit}")
     if options.write_skip:
-        failures = [(o.vector.id, first_problem(o)) for o in report.bad]
+        failures = [(o.vector.id, first_problem(o)) for o in result.report.bad]
         write(options.write_skip, json.dumps(skip_file_for(failures), indent=2))
         count = f"{len(failures)} known failure{'' if len(failures) == 1 else 's'}"
         line = f"wrote {count} to {options.write_skip}"
@@ -289,24 +251,3 @@ def _directory_problem(path: Path) -> str | None:
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"cannot write in {existing}"
     return None
-
-
-@contextlib.contextmanager
-def _hypothesis_home() -> Iterator[None]:
-    """Hypothesis' files in a temporary directory, so that a run leaves no ``.hypothesis/``.
-
-    The stateful search keeps no example database (``database=None``), but hypothesis still
-    caches what it reads from local source files under its home, ``./.hypothesis`` unless
-    HYPOTHESIS_STORAGE_DIRECTORY says otherwise; that choice, when made, is kept.
-    """
-    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
-        yield
-        return
-    # Private, so read defensively: None is hypothesis' own default, resolved when next needed.
-    previous = vars(hypothesis_configuration).get("__hypothesis_home_directory")
-    with tempfile.TemporaryDirectory(prefix="actiongate-hypothesis-") as home:
-        hypothesis_configuration.set_hypothesis_home_dir(home)
-        try:
-            yield
-        finally:
-            hypothesis_configuration.set_hypothesis_home_dir(previous)
