@@ -22,6 +22,10 @@ REPETITIONS = 3
 class Settings:
     target_seconds: float  # the time one timed row should take
     expired_gates: int
+    # Rounds of the Redis table, each a batch of target_seconds / 5 per column. A batch's server
+    # time is a mean, which one preemption of the server (milliseconds) spoils: many short
+    # batches and their median leave those out.
+    redis_rounds: int
 
 
 class ManualClock:

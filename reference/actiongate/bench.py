@@ -1,6 +1,7 @@
 """Benchmark of the memory engine beside its peers: per-check p50/p99, throughput, memory.
 
-    python -m actiongate.bench [--quick] [--json FILE] [--upstream DIR] [--redis URL]
+    python -m actiongate.bench [--quick] [--json FILE] [--upstream DIR]
+        [--start-redis | --redis URL] [--baseline-script FILE] [--redis-only]
 
     # with upstream actiongate 0.3.0 (Python >= 3.12) and limits installed in one venv:
     PYTHONPATH=reference venv/bin/python -m actiongate.bench \\
@@ -11,6 +12,8 @@ so it is loaded from DIR as ``actiongate_upstream``. Method (PEERS.md): one thre
 clock, ``perf_counter_ns`` around each call, warm-up, then medians of 3 repetitions interleaved
 across implementations. The machine is noisy: compare ratios within one run, never absolute
 times across runs. ``--quick`` is a smoke run of a few seconds. It measures, never asserts.
+``--start-redis`` or ``--redis URL`` adds the Redis table (``bench_redis.py``): server time per
+decision and client latency over the round-trip floor, beside limits' moving window.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import actiongate
 
@@ -56,8 +60,8 @@ LIMITS_NOTE = (
     " the wall clock; its allow rows are trimmed back to ~N retained between calls, untimed"
 )
 
-FULL = Settings(target_seconds=0.5, expired_gates=100_000)
-QUICK = Settings(target_seconds=0.005, expired_gates=10_000)
+FULL = Settings(target_seconds=0.5, expired_gates=100_000, redis_rounds=15)
+QUICK = Settings(target_seconds=0.005, expired_gates=10_000, redis_rounds=3)
 
 
 @dataclass(frozen=True)
@@ -244,23 +248,35 @@ def load_implementations(upstream: str | None) -> tuple[list[Implementation], di
     return implementations, skipped
 
 
-def run(arguments: Sequence[str], out: TextIO) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m actiongate.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--upstream", metavar="DIR", help="site-packages holding upstream")
-    parser.add_argument("--redis", metavar="URL", help="also measure RedisStore at this URL")
-    options = parser.parse_args(arguments)
-    settings = QUICK if options.quick else FULL
-    implementations, skipped = load_implementations(options.upstream)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--start-redis",
+        action="store_true",
+        help="add the Redis table on a redis-server (from PATH) started on a free loopback port,"
+        " pinned to another CPU than this process, and stopped at the end",
+    )
+    where.add_argument("--redis", metavar="URL", help="add the Redis table, on this server")
+    parser.add_argument(
+        "--baseline-script",
+        metavar="FILE",
+        type=Path,
+        help="a column for another version of check_and_reserve.lua (same ARGV and reply)",
+    )
+    parser.add_argument("--redis-only", action="store_true", help="skip the memory tables")
+    return parser
 
-    notes = [i.label for i in implementations] + [f"{n}: skipped, {r}" for n, r in skipped.items()]
-    notes += [NOISE_NOTE] if "limits" in skipped else [LIMITS_NOTE, NOISE_NOTE]
-    print(f"Python {platform.python_version()}", *notes, sep="\n  ", end="\n\n", file=out)
+
+def memory_report(
+    implementations: list[Implementation], skipped: dict[str, str], settings: Settings, out: TextIO
+) -> dict[str, Any]:
+    """The memory tables, printed; their figures, for the JSON report."""
     rows = measure_rows(implementations, settings)
     report = {
-        "python": platform.python_version(),
-        "quick": options.quick,
         "implementations": {i.name: i.label for i in implementations},
         "skipped": skipped,
         "rows": rows,
@@ -272,11 +288,50 @@ def run(arguments: Sequence[str], out: TextIO) -> int:
         },
     }
     print_report(report, implementations, out)
-    if options.redis is not None:
-        from .bench_redis import print_redis_rows, redis_rows  # noqa: PLC0415 - needs redis-py
+    return report
 
-        report["redis"] = redis_rows(options.redis, settings)
-        print_redis_rows(report["redis"], out)
+
+def redis_report(options: argparse.Namespace, settings: Settings, out: TextIO) -> dict[str, Any]:
+    """The Redis table, printed; its figures, for the JSON report."""
+    from . import bench_redis  # noqa: PLC0415 - needs redis-py
+
+    limits, label = load_limits()
+    if limits is None:
+        notes = [f"ours alone: limits is not installed ({label})"]
+        notes += ["pip install 'actiongate-conformance[bench]' adds it"]
+    else:
+        label = label.replace("MovingWindowRateLimiter over MemoryStorage", "moving window")
+        notes = [f"{label}: MovingWindowRateLimiter.hit over its redis:// storage"]
+        notes += bench_redis.LIMITS_NOTES
+    with bench_redis.running(options.redis) as server:
+        report = bench_redis.redis_table(
+            server, settings, limits, baseline=options.baseline_script, notes=(*notes, NOISE_NOTE)
+        )
+    bench_redis.print_redis_table(report, out)
+    return report
+
+
+def run(arguments: Sequence[str], out: TextIO) -> int:
+    parser = _parser()
+    options = parser.parse_args(arguments)
+    with_redis = options.start_redis or options.redis is not None
+    if (options.redis_only or options.baseline_script) and not with_redis:
+        parser.error("--redis-only and --baseline-script need --start-redis or --redis URL")
+    if options.redis is not None and urlsplit(options.redis).scheme not in ("redis", "rediss"):
+        parser.error(f"--redis takes one redis-server's redis:// URL, got {options.redis!r}")
+    settings = QUICK if options.quick else FULL
+    implementations, skipped = load_implementations(options.upstream)
+
+    print(f"Python {platform.python_version()}", file=out)
+    report: dict[str, Any] = {"python": platform.python_version(), "quick": options.quick}
+    if not options.redis_only:  # the Redis table prints notes of its own
+        notes = [i.label for i in implementations]
+        notes += [f"{n}: skipped, {r}" for n, r in skipped.items()]
+        notes += [NOISE_NOTE] if "limits" in skipped else [LIMITS_NOTE, NOISE_NOTE]
+        print(*(f"  {note}" for note in notes), sep="\n", end="\n\n", file=out)
+        report.update(memory_report(implementations, skipped, settings, out))
+    if with_redis:
+        report["redis"] = redis_report(options, settings, out)
     if options.json is not None:
         Path(options.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -10,9 +10,9 @@ the key layout for ports in other languages.
 Units: seconds, IEEE-754 binary64 (a Lua number is a C double; TIME-2).
 Numbers cross every boundary as text that reads back as the same double: the caller sends
 %.17g (or repr) text, this script writes string.format("%.17g", x) and reads text with
-tonumber. Never tostring or .. on a number: both format with 14 significant digits and lose
-bits. Arguments of redis.call are text too, so exactness does not rest on how a Redis version
-converts numbers. The caller does the formatting it can (T, T - window), so that a check with
+tonumber's conversion (as s * 1, see below). Never tostring or .. on a number: both format
+with 14 significant digits and lose bits. Arguments of redis.call are text too, so exactness
+does not rest on how a Redis version converts numbers. The caller does the formatting it can (T, T - window), so that a check with
 the caller's clock formats no time here at all.
 
 KEYS[1]  the gate's key, a sorted set: one member per event, score = the event's time t,
@@ -37,21 +37,23 @@ Returns  one line of text, four fields separated by spaces:
 Cost: O(log n) in the retained events plus O(m) in the m events pruned; the set is never read
 whole (ZRANGE reads one member). The expiry is set only when the key's TTL is too short, and
 then to twice what is needed, so most checks read the TTL and write nothing but their event.
+Per check Redis runs ZREMRANGEBYSCORE, ZCARD, ZRANGE and PTTL, and ZADD on an ALLOW, each
+needed by a rule (RET-2, DEC-2, DEC-3, RET-4, RES-1); the Lua around them is kept to what a
+check needs, since a strtod or a string.format costs about as much as a cheap command
+(python -m actiongate.bench --start-redis measures it).
 ]]
 
 local key = KEYS[1]
 
-local function text(x)
-    return string.format("%.17g", x)
-end
-
-local window = tonumber(ARGV[2]) -- nil when null
-local cooldown = tonumber(ARGV[3])
-local max_calls = tonumber(ARGV[4])
-local margin = tonumber(ARGV[5]) or 0
-
+-- Text is read as a number by s * 1: Lua converts s with the one strtod tonumber uses (then
+-- multiplies by 1, exact, -0 included), where tonumber(s) runs that strtod twice (lua_isnumber,
+-- then lua_tonumber). Each is read where it is needed: most checks never read the cooldown.
+local window_text = ARGV[2] -- "" when null
 local now, now_text, cutoff_text, server_now
 if ARGV[1] == "" then
+    local function text(x)
+        return string.format("%.17g", x)
+    end
     -- TIME-1: one clock for every writer, the server's. Seconds plus microseconds, in doubles.
     -- Redis before 5 needs effects replication to write after a non-deterministic command.
     if redis.replicate_commands then
@@ -61,12 +63,12 @@ if ARGV[1] == "" then
     now = tonumber(time[1]) + tonumber(time[2]) / 1000000
     now_text = text(now)
     server_now = now_text
-    if window then
-        cutoff_text = text(now - window)
+    if window_text ~= "" then
+        cutoff_text = text(now - window_text * 1)
     end
 else
-    now = tonumber(ARGV[1])
     now_text = ARGV[1]
+    now = now_text * 1
     server_now = "-"
     cutoff_text = ARGV[6]
 end
@@ -74,7 +76,7 @@ end
 -- RET-1: an event is retained iff t >= now - window (the subtraction in doubles, as in Python);
 -- RET-2: the rest go for good, on an ALLOW and a BLOCK alike. "(" makes the bound exclusive,
 -- so an event exactly window old stays. A null window retains everything (RET-3).
-if window then
+if window_text ~= "" then
     redis.call("ZREMRANGEBYSCORE", key, "-inf", "(" .. cutoff_text)
 end
 local retained = redis.call("ZCARD", key)
@@ -85,13 +87,20 @@ local last = nil
 local last_text = "-"
 if retained > 0 then
     last_text = redis.call("ZRANGE", key, "-1", "-1", "WITHSCORES")[2]
-    last = tonumber(last_text)
+    last = last_text * 1
 end
 
 -- ORD-1: cooldown first (CD-1), then the rate limit (RATE-1). DEC-2: a BLOCK reports |R|.
-local allowed = 0
+-- A cooldown of "0.0" (repr of the default) is not parsed: CD-1 needs a cooldown > 0.
+local cooldown = ARGV[3]
+local cooling = false
+if last ~= nil and cooldown ~= "0.0" then
+    cooldown = cooldown * 1
+    cooling = cooldown > 0 and now - last < cooldown
+end
+local allowed = " 0 "
 local newest = last
-if not ((cooldown > 0 and last ~= nil and now - last < cooldown) or retained >= max_calls) then
+if not (cooling or retained >= ARGV[4] * 1) then
     -- RES-1, RES-2: exactly one event at now, under a member no other event holds: the events
     -- at one score are always pruned together, so they are "<now>:0" .. "<now>:<k-1>". Most
     -- checks are the first at their time, so try "<now>:0" first and count only if it exists.
@@ -100,7 +109,7 @@ if not ((cooldown > 0 and last ~= nil and now - last < cooldown) or retained >= 
         redis.call("ZADD", key, now_text, now_text .. ":" .. string.format("%d", k))
     end
     retained = retained + 1 -- DEC-2: an ALLOW counts the call it allows
-    allowed = 1
+    allowed = " 1 "
     if newest == nil or now > newest then
         newest = now
     end
@@ -114,7 +123,9 @@ end
 -- An empty set has no key (Redis deletes it).
 if retained > 0 then
     local ms = nil
-    if window then
+    if window_text ~= "" then
+        local window = window_text * 1
+        local margin = tonumber(ARGV[5]) or 0
         ms = math.max(math.ceil((newest + window - now + margin) * 1000), 1)
     end
     local ttl = redis.call("PTTL", key) -- -1: no expiry
@@ -127,4 +138,6 @@ if retained > 0 then
     end
 end
 
-return string.format("%d %d %s %s", retained, allowed, last_text, server_now)
+-- The count is the one number formatted here; the rest is text already. One string.format of
+-- four fields costs twice this.
+return string.format("%d", retained) .. allowed .. last_text .. " " .. server_now
