@@ -12,8 +12,8 @@ Numbers cross every boundary as text that reads back as the same double: the cal
 %.17g (or repr) text, this script writes string.format("%.17g", x) and reads text with
 tonumber's conversion (as s * 1, see below). Never tostring or .. on a number: both format
 with 14 significant digits and lose bits. Arguments of redis.call are text too, so exactness
-does not rest on how a Redis version converts numbers. The caller does the formatting it can (T, T - window), so that a check with
-the caller's clock formats no time here at all.
+does not rest on how a Redis version converts numbers. The caller does the formatting it can
+(T, T - window), so that a check with the caller's clock formats no time here at all.
 
 KEYS[1]  the gate's key, a sorted set: one member per event, score = the event's time t,
          member = "<%.17g of t>:<k>" where k is the count of events at t before this one
