@@ -79,14 +79,6 @@ class Report:
     def bad(self) -> list[Outcome]:
         return [outcome for outcome in self.outcomes if outcome.result in BAD]
 
-    @property
-    def verdict(self) -> str:
-        if self.bad:
-            return "not_conforming"
-        if self.with_result(DECLARED):
-            return "conforming_except_declared"
-        return "conforming"
-
     def count(self, result: str) -> int:
         return len(self.with_result(result))
 
