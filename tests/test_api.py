@@ -6,9 +6,11 @@ verdict and the same report for the same options.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import math
+import pickle
 import re
 import subprocess
 import sys
@@ -24,7 +26,7 @@ from actiongate_conformance.data.vectors import VectorError, load_all
 from actiongate_conformance.layers.atomicity import AtomicityResult
 from actiongate_conformance.layers.stateful import StatefulResult
 from actiongate_conformance.layers.vectors import Report
-from actiongate_conformance.targets import TargetError
+from actiongate_conformance.targets import FactoryTarget, TargetError, as_target, store_factory
 
 from .test_pytest_plugin import EXAMPLE, readme_blocks
 
@@ -170,6 +172,11 @@ def test_fail_fast_stops_after_the_first_failing_layer() -> None:
         ({"timeout": math.nan}, "timeout must be finite and > 0, got nan"),
         ({"budget": 0}, "budget must be finite and > 0, got 0"),
         ({"target": ""}, "target must be a target string"),
+        (
+            {"target": 42},
+            "a store factory (a callable taking no argument that returns a fresh "
+            "store) or a store, got 42",
+        ),
     ],
     ids=lambda value: str(value)[:40],
 )
@@ -188,6 +195,59 @@ def test_files_and_targets_that_cannot_be_used_raise_before_any_verdict(tmp_path
         run(skip=placeholder)
     with pytest.raises(TargetError, match="cannot import 'no_such_module_here'"):
         run("py:no_such_module_here:make", layers=["vectors"])
+
+
+def test_a_store_factory_or_a_store_is_a_target_named_by_its_qualified_name() -> None:
+    vector = "retention-event-exactly-window-old-counts"
+    # A class a module names is the py: target naming it: the same run, the same label.
+    result = run(ForgetsRetention, select=vector)
+    assert result.target == BROKEN and not result.conforming
+    assert result.text().endswith(result.verdict.line)
+    assert f"rerun: actiongate-conformance run --target {BROKEN} --select {vector}" in (
+        result.text()
+    )
+    # A lambda, and a store, which every reset empties.
+    result = run(lambda: MemoryStore(), select="RET-*")  # noqa: PLW0108 - as a fixture's
+    assert result.conforming and type(result.target) is str
+    assert result.target == (
+        "py:tests.test_api:"
+        "test_a_store_factory_or_a_store_is_a_target_named_by_its_qualified_name.<locals>.<lambda>"
+    )
+    result = run(MemoryStore(), select="RET-*")
+    assert result.conforming
+    assert result.target == "py:actiongate.stores.memory:MemoryStore instance"
+    assert result.hello["implementation"]["name"] == result.target
+
+
+def test_a_factory_target_is_its_label_and_keeps_its_factory() -> None:
+    # A str, so that every layer takes it as a target string; copied or pickled, still itself.
+    target = as_target(MemoryStore)
+    assert isinstance(target, FactoryTarget) and target.runnable
+    assert target == "py:actiongate.stores.memory:MemoryStore"
+    assert copy.deepcopy(target) is target
+    assert pickle.loads(pickle.dumps(target)).factory is MemoryStore
+    store = MemoryStore()
+    made = store_factory(as_target(store))
+    assert made is not None and made() is store
+
+
+def test_a_factory_that_makes_no_store_cannot_be_run() -> None:
+    with pytest.raises(TargetError, match=r"<lambda>: the factory returned int, not a store "):
+        run(lambda: 42, layers=["vectors"])
+    with pytest.raises(TargetError, match=r"the factory raised ConnectionError: refused"):
+        run(_refused, layers=["vectors"])
+
+
+def _refused() -> MemoryStore:
+    raise ConnectionError("refused")
+
+
+def test_a_runner_takes_the_vector_files_already_loaded() -> None:
+    files = load_all()
+    runner = Runner(select="RET-1", loaded=files[:1])  # not started: the target is not run yet
+    runner.close()
+    chosen = [v for v in files[0].vectors if "RET-1" in v.clauses]
+    assert runner.vectors == chosen and runner.vectors
 
 
 def test_the_api_is_exported_from_the_package_and_loaded_on_first_use() -> None:

@@ -4,18 +4,22 @@ Each test writes a vendor's repository into a temporary directory (README's stor
 its pyproject.toml, conftest.py or a command-line option) and runs pytest there in-process, with
 the plugin the package's entry point installs: the suite must arrive as ordinary items, fail with
 the command's explanations, honour skip files as strict xfails, and, without a target, change
-nothing at all.
+nothing at all. One runs README's example as a vendor would: its files, and its command in a
+pytest process of its own.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
 from actiongate_conformance import api
-from actiongate_conformance.data.vectors import load_all
+from actiongate_conformance.data import vector_files
+from actiongate_conformance.data import vectors as vectors_module
+from actiongate_conformance.data.vectors import VectorFile, load_all
 from actiongate_conformance.reports.terminal import failure_lines
 
 pytest_plugins = ["pytester"]
@@ -29,11 +33,11 @@ BLOCKS = "rate-limit-blocks-at-max-calls"  # a vector the off-by-one store fails
 PASSES = "validation-mode-invalid-rejected"  # ... and one it passes
 
 
-def readme_blocks() -> list[str]:
-    """The ```python and ```toml blocks of README's "In your own tests (pytest)" section."""
+def readme_blocks(languages: str = "python|toml") -> list[str]:
+    """The blocks of README's "In your own tests (pytest)" section in ``languages`` (a regex)."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text.split("## In your own tests (pytest)\n", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"^```(?:python|toml)\n(.*?)^```", section, flags=re.S | re.M)
+    return re.findall(rf"^```(?:{languages})\n(.*?)^```", section, flags=re.S | re.M)
 
 
 def readme_example() -> dict[str, str]:
@@ -44,6 +48,8 @@ def readme_example() -> dict[str, str]:
 
 
 EXAMPLE = readme_example()
+# The example's command: the section's first ```sh block, after its files.
+COMMAND = shlex.split(readme_blocks("sh")[0])
 
 
 @pytest.fixture
@@ -60,12 +66,44 @@ def broken(pytester: pytest.Pytester) -> str:
     return "py:brokenstore:DictStore"
 
 
+def fixture_returning(value: str) -> str:
+    """A conftest.py whose fixture ``actiongate_target`` returns ``value``, a Python expression
+    over README's store (``DictStore``) and the broken one (``BrokenStore``)."""
+    return (
+        "import pytest\n"
+        "from brokenstore import DictStore as BrokenStore\n"
+        "from mystore import DictStore\n\n\n"
+        '@pytest.fixture(scope="session")\n'
+        f"def actiongate_target():\n    return {value}\n"
+    )
+
+
 def test_the_entry_point_is_installed() -> None:
     # Without it no vendor's pytest loads the plugin (an editable install made before the entry
     # point was added lacks it: reinstall).
     plugins = {e.name: e.value for e in entry_points(group="pytest11")}
     assert plugins.get("actiongate") == "actiongate_conformance.pytest_plugin"
     assert {"mystore.py", "pyproject.toml", "conftest.py"} <= set(EXAMPLE), EXAMPLE.keys()
+    assert COMMAND[:3] == ["python3", "-m", "pytest"], COMMAND
+
+
+@pytest.mark.slow
+def test_readmes_example_runs_as_written(pytester: pytest.Pytester) -> None:
+    # README's two files, alone, and its command in a process of its own, as a vendor runs it:
+    # python3 -m pytest is the interpreter running these tests, with the package installed.
+    pytester.makepyfile(mystore=EXAMPLE["mystore.py"])
+    pytester.makeconftest(EXAMPLE["conftest.py"])
+    assert "def actiongate_target():\n    return lambda: DictStore()" in EXAMPLE["conftest.py"]
+    result = pytester.runpytest_subprocess(*COMMAND[3:], "-v")
+    result.assert_outcomes(passed=VECTORS + 3)
+    result.stdout.fnmatch_lines(
+        [
+            f"vectors/validation.json::{PASSES} PASSED*",
+            "actiongate::stateful PASSED*",
+            "actiongate::atomicity PASSED*",
+            "actiongate::faults PASSED*",
+        ]
+    )
 
 
 @pytest.mark.slow
@@ -143,16 +181,100 @@ def test_a_skip_file_with_a_placeholder_reason_is_a_collection_error(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "returned",
+    ['"py:mystore:DictStore"', "DictStore", "lambda: DictStore()", "DictStore()"],
+    ids=["a target string", "a class", "a factory", "a store"],
+)
 def test_a_fixture_can_name_the_target_and_the_option_wins_over_it(
+    vendor: pytest.Pytester, returned: str
+) -> None:
+    target = broken(vendor)
+    vendor.makeconftest(fixture_returning(returned))
+    result = vendor.runpytest("-v", "-k", f"{BLOCKS} or atomicity or faults", *FAST)
+    result.assert_outcomes(passed=3, deselected=VECTORS - 1 + 1 + 1)
+    result.stdout.fnmatch_lines(["actiongate::atomicity PASSED*", "actiongate::faults PASSED*"])
+    # The command line's target comes first: here, the broken one.
+    result = vendor.runpytest("--actiongate-target", target, "-k", BLOCKS, *FAST)
+    result.assert_outcomes(failed=1, deselected=VECTORS - 1 + 3 + 1)
+
+
+@pytest.mark.slow
+def test_a_broken_factory_fails_with_its_name_and_rerun_hints_that_work(
     vendor: pytest.Pytester,
 ) -> None:
-    vendor.makeconftest(EXAMPLE["conftest.py"])
-    result = vendor.runpytest("-v", "-k", f"{BLOCKS} or atomicity", *FAST)
-    result.assert_outcomes(passed=2, deselected=VECTORS - 1 + 2 + 1)
-    result.stdout.fnmatch_lines(["actiongate::atomicity PASSED*"])
-    # The command line's target comes first: here, the broken one.
-    result = vendor.runpytest("--actiongate-target", broken(vendor), "-k", BLOCKS, *FAST)
+    broken(vendor)
+    vendor.makeconftest(fixture_returning("lambda: BrokenStore()"))
+    result = vendor.runpytest("-k", f"{BLOCKS} or stateful", *FAST)
+    result.assert_outcomes(failed=2, deselected=VECTORS - 1 + 2 + 1)
+    shown = result.stdout.str()
+    # No module names the lambda, so the command cannot rerun it: pytest can.
+    label = "py:conftest:actiongate_target.<locals>.<lambda>"
+    assert f"  rerun: pytest -k {BLOCKS}\n" in shown
+    assert f"the command cannot import {label}; rerun with pytest -k stateful " in shown
+    assert "--actiongate-examples 20 --actiongate-seed 1)" in shown
+    # A class a module names keeps the command's hint: the command runs the same target.
+    vendor.makeconftest(fixture_returning("BrokenStore"))
+    result = vendor.runpytest("-k", BLOCKS, *FAST)
     result.assert_outcomes(failed=1, deselected=VECTORS - 1 + 3 + 1)
+    assert "rerun: actiongate-conformance run --target py:brokenstore:DictStore " in (
+        result.stdout.str()
+    )
+
+
+@pytest.mark.parametrize(
+    ("returned", "why"),
+    [
+        ("42", "the fixture actiongate_target returned no target: target must be a target "
+         "string (e.g. memory://), a store factory (a callable taking no argument that returns "
+         "a fresh store) or a store, got 42"),
+        ('""', "the fixture actiongate_target returned no target: target must be a target *, "
+         "got ''"),
+        ("lambda: 42", "the target could not be run: py:conftest:actiongate_target.<locals>."
+         "<lambda>: the factory returned int, not a store (missing check_and_reserve, clear, "
+         "clear_all)"),
+        ("lambda url: DictStore(url)", "the target could not be run: *: the factory raised "
+         "TypeError: *missing 1 required positional argument: 'url'"),
+    ],
+    ids=["not callable", "empty", "not a store", "needs an argument"],
+)  # fmt: skip
+def test_a_fixture_returning_no_target_fails_each_item_saying_why(
+    vendor: pytest.Pytester, returned: str, why: str
+) -> None:
+    broken(vendor)
+    vendor.makeconftest(fixture_returning(returned))
+    result = vendor.runpytest("-k", f"{PASSES} or faults", *FAST)
+    result.assert_outcomes(failed=2, deselected=VECTORS - 1 + 2 + 1)
+    result.stdout.fnmatch_lines([why, why])
+
+
+def test_the_vector_files_are_read_once(
+    vendor: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read: list[Path] = []
+    load_file = vectors_module.load_file
+
+    def counted(path: Path) -> VectorFile:
+        read.append(path)
+        return load_file(path)
+
+    monkeypatch.setattr(vectors_module, "load_file", counted)
+    result = vendor.runpytest("--actiongate-target", "py:mystore:DictStore", "-k", PASSES, *FAST)
+    result.assert_outcomes(passed=1, deselected=VECTORS - 1 + 3 + 1)
+    assert sorted(read) == vector_files()  # each once: to collect the items, and for the run
+
+
+@pytest.mark.slow
+def test_x_stops_at_the_first_failure_and_lf_reruns_the_failures(vendor: pytest.Pytester) -> None:
+    options = ("--actiongate-target", broken(vendor), *FAST[2:])  # with the cache, for --lf
+    result = vendor.runpytest("-k", f"{BLOCKS} or {PASSES}", *options)
+    result.assert_outcomes(passed=1, failed=1, deselected=VECTORS - 2 + 3 + 1)
+    result = vendor.runpytest("--lf", *options)
+    result.assert_outcomes(failed=1, deselected=VECTORS - 1 + 3 + 1)
+    result.stdout.fnmatch_lines([f"FAILED vectors/rate.json::{BLOCKS} - *"])
+    result = vendor.runpytest("-x", *options)  # the store fails many vectors: the first stops
+    assert result.parseoutcomes()["failed"] == 1
+    assert "stopping after 1 failures" in result.stdout.str()
 
 
 @pytest.mark.slow

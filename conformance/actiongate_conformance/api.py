@@ -8,6 +8,8 @@
     print(result.verdict.line)  # CONFORMING: vectors 171/171 passed, ...
     assert result.verdict.conforming, result.text()
 
+    result = actiongate_conformance.run(target=lambda: MyStore(url), seed=1)  # a store factory
+
 The command's ``run`` and the pytest plugin are both this module: the command is ``run`` with an
 ``Observer`` that prints each layer as it finishes; the plugin takes a ``Runner`` one layer at a
 time, as its items ask for them. The layers run in order, on one connection to the target, after
@@ -27,16 +29,17 @@ from collections.abc import Callable, Collection, Generator, Iterator, Mapping, 
 from pathlib import Path
 from typing import Any, TypeVar
 
+from actiongate import AsyncStore, Store
 from hypothesis import configuration as hypothesis_configuration
 
 from ._results import LayerFinished, LayerResult, Observer, RunResult
 from .data.skips import load_skip_file
-from .data.vectors import Vector, VectorError, load_all, select
+from .data.vectors import Vector, VectorError, VectorFile, load_all, select
 from .layers.atomicity import AtomicityResult, run_atomicity
 from .layers.stateful import StatefulResult, run_stateful
 from .layers.vectors import Report, run_vectors, smoke
 from .reports.verdict import Selection
-from .targets import target_from_string
+from .targets import StoreFactory, as_target, target_from_string
 
 __all__ = [
     "DEFAULT_ATOMICITY",
@@ -68,12 +71,15 @@ class Runner:
     unfinished.
 
     The arguments are ``run``'s, checked here: a bad one raises ValueError naming it, a vector
-    or skip file that cannot be used VectorError, both before the target is started.
+    or skip file that cannot be used VectorError, both before the target is started. One more,
+    ``loaded``: the files ``vectors`` names (the suite's own by default), already read by
+    ``data.vectors.load_all``, so that a caller that has read them (the pytest plugin, to
+    collect its items) spares the Runner reading them again.
     """
 
     def __init__(
         self,
-        target: str = DEFAULT_TARGET,
+        target: str | StoreFactory | Store | AsyncStore = DEFAULT_TARGET,
         *,
         layers: Collection[str] | None = None,
         seed: int | None = None,
@@ -87,10 +93,9 @@ class Runner:
         timeout: float = DEFAULT_TIMEOUT,
         fail_fast: bool = False,
         observer: Observer | None = None,
+        loaded: Sequence[VectorFile] | None = None,
     ) -> None:
-        if not isinstance(target, str) or not target:
-            raise ValueError(f"target must be a target string (e.g. memory://), got {target!r}")
-        self.target = target
+        self.target = as_target(target)  # a factory or store: a FactoryTarget, a str (its label)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(f"seed must be an integer or None, got {seed!r}")
         self.seed = seed
@@ -103,7 +108,7 @@ class Runner:
         files = None if many is None else [Path(path) for path in many]
         self.selection = Selection(patterns, tuple(map(str, files or ())))
         self.layers = self._layers(layers)
-        self.vectors = _select_vectors(files, patterns)
+        self.vectors = _select_vectors(files, patterns, loaded)
         self.known = None if skip is None else load_skip_file(Path(skip))
         self.emit = None if emit is None else Path(emit)
         self.fail_fast = fail_fast
@@ -156,7 +161,7 @@ class Runner:
         for _ in self._steps:
             pass
         return RunResult(
-            self.target,
+            str(self.target),
             self.hello,
             self.report,
             self.stateful,
@@ -224,7 +229,7 @@ class Runner:
 
 
 def run(
-    target: str = DEFAULT_TARGET,
+    target: str | StoreFactory | Store | AsyncStore = DEFAULT_TARGET,
     *,
     layers: Collection[str] | None = None,
     seed: int | None = None,
@@ -242,7 +247,10 @@ def run(
     """Check ``target`` against ActionGate 1.0, as ``actiongate-conformance run`` does.
 
     - ``target``: ``memory://``, ``fakeredis://``, ``redis://...``, ``py:module:callable`` (the
-      reference engine over your store) or ``cmd:PROGRAM ARGS`` (an adapter).
+      reference engine over your store) or ``cmd:PROGRAM ARGS`` (an adapter); or, instead of a
+      ``py:`` string, the store factory itself (a callable taking no argument that returns a
+      fresh store, called at every reset) or a store (emptied by ``clear_all`` at every reset),
+      which reports name ``py:module:qualname`` (``py:module:Class instance``).
     - ``layers``: among ``LAYERS`` (``vectors`` always); by default all of them, but the
       stateful model and the atomicity checks only when the run takes the whole suite (no
       ``select``, no ``vectors``) and ``examples`` or ``atomicity`` is not 0.
@@ -280,9 +288,12 @@ def run(
         runner.close()
 
 
-def _select_vectors(files: Sequence[Path] | None, patterns: Sequence[str]) -> list[Vector]:
-    """The vectors of ``files`` (None: the suite's own) that ``patterns`` select."""
-    vectors = select(load_all(files), patterns)
+def _select_vectors(
+    files: Sequence[Path] | None, patterns: Sequence[str], loaded: Sequence[VectorFile] | None
+) -> list[Vector]:
+    """The vectors of ``files`` (None: the suite's own), or of those ``loaded`` already, that
+    ``patterns`` select."""
+    vectors = select(load_all(files) if loaded is None else loaded, patterns)
     if not vectors:
         raise VectorError(f"no vector matches {', '.join(patterns)}")
     return vectors

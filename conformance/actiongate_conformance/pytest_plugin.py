@@ -9,7 +9,9 @@ The target is the first of:
 1. ``--actiongate-target TARGET``: any target string (``py:mystore:make``, ``cmd:...``);
 2. the value of a fixture named ``actiongate_target``, where the suite sees it: the root
    ``conftest.py`` or a plugin. It may use other fixtures (to start a server); make it
-   session-scoped, as the layers share one run;
+   session-scoped, as the layers share one run. Its value is a target string, a store factory
+   (a callable taking no argument that returns a fresh store: ``lambda: MyStore(server.url)``)
+   or a store, as ``api.run`` takes them; reports name a callable ``py:module:qualname``;
 3. the ini option ``actiongate_target``.
 
 The suite joins every run given ``--actiongate-target``. Named by the fixture or the ini option,
@@ -26,7 +28,8 @@ and a layer the target cannot be checked for are skips, with the reason.
 
 The items read one ``api.Runner``, made at the first item that runs and advanced a layer at a
 time as the items ask: each item's time is its own layer's, and ``-x`` stops the run there. The
-vectors run once, all the selected ones together, as the command runs them.
+vectors run once, all the selected ones together, as the command runs them, and are read once:
+the files collected are those the Runner runs.
 
 Why this hook. The suite has no files in the vendor's repository, so ``pytest_collect_file`` has
 nothing to attach to; ``pytest_collection_modifyitems`` comes after ``-k``, ``-m``,
@@ -52,7 +55,7 @@ if TYPE_CHECKING:
 
     from .api import Runner
     from .data.skips import KnownFailures
-    from .data.vectors import Vector
+    from .data.vectors import Vector, VectorFile
 
 __all__ = ["ConformanceFailure"]
 
@@ -131,7 +134,7 @@ class ConformanceSuite(pytest.Collector):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.runs: dict[str, SuiteRun] = {}
-        self.vector_count = 0
+        self.files: list[VectorFile] = []  # read once, for the items and the Runner
 
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         from .data.skips import load_skip_file  # noqa: PLC0415 - the suite loads once wanted
@@ -143,17 +146,16 @@ class ConformanceSuite(pytest.Collector):
             raise self.CollectError(f"--actiongate-examples must be >= 0, got {examples}")
         skip = config.getoption("actiongate_skip")
         try:
-            files = load_all()
+            self.files = load_all()
             known = load_skip_file(Path(config.invocation_params.dir, skip)) if skip else None
         except VectorError as error:
             raise self.CollectError(str(error)) from None
-        for vector_file in files:
+        for vector_file in self.files:
             name = f"vectors/{vector_file.path.name}"
             yield VectorFileCollector.from_parent(
                 self, name=name, nodeid=name, path=vector_file.path, vectors=vector_file.vectors,
                 known=known,
             )  # fmt: skip
-            self.vector_count += len(vector_file.vectors)
         for name in LAYER_ITEMS:
             yield LayerItem.from_parent(self, name=name, callobj=_conformance)
 
@@ -177,7 +179,7 @@ class ConformanceSuite(pytest.Collector):
         if not examples:
             layers.discard("stateful")
         # All of them, or none (a run of the later layers alone): the suite's, unselected.
-        every = len(ids) in (0, self.vector_count)
+        every = len(ids) in (0, sum(len(vector_file.vectors) for vector_file in self.files))
         try:
             return Runner(
                 target,
@@ -185,6 +187,7 @@ class ConformanceSuite(pytest.Collector):
                 seed=self.config.getoption("actiongate_seed"),
                 examples=examples,
                 select=() if every else [glob.escape(vector_id) for vector_id in ids],
+                loaded=self.files,
             )
         except ValueError as error:  # VectorError too
             raise ConformanceFailure(f"the suite cannot run: {error}") from None
@@ -271,7 +274,10 @@ class VectorItem(ConformanceItem):
         if outcome.result == SKIP:
             pytest.skip(outcome.reason or "")
         if outcome.result != PASS:
-            raise ConformanceFailure("\n".join(failure_lines(outcome, run.runner.target)))
+            lines = failure_lines(outcome, run.runner.target)
+            if not _runnable(run.runner.target):  # the command's rerun hint would not work
+                lines[-1] = f"  rerun: pytest -k {vector_id}"
+            raise ConformanceFailure("\n".join(lines))
 
 
 class LayerItem(ConformanceItem):
@@ -293,6 +299,12 @@ class LayerItem(ConformanceItem):
             pytest.skip(f"{self.name} not checked: {layer.reason}")
         if runner.stateful is not None and self.name == "stateful":
             text = stateful_summary(runner.stateful)
+            if not runner.stateful.passed and not _runnable(runner.target):
+                text += (
+                    f"\n  (the command cannot import {runner.target}; rerun with pytest -k "
+                    f"stateful --actiongate-examples {runner.examples} "
+                    f"--actiongate-seed {runner.stateful.seed})"
+                )
         else:
             text = "" if runner.atomicity is None else runner.atomicity.summary()
         if layer.state == FAILED:
@@ -310,15 +322,25 @@ def _conformance(request: pytest.FixtureRequest) -> None:
 
 
 def _target(request: pytest.FixtureRequest) -> str:
-    """The target: the option, else the fixture, else the ini option."""
+    """The target: the option, else the fixture, else the ini option. A store factory or a
+    store the fixture returns is a FactoryTarget: a str, its label."""
+    from .targets import as_target  # noqa: PLC0415
+
     value = request.config.getoption("actiongate_target")
     if not value:
         try:
             value = request.getfixturevalue(FIXTURE)
         except pytest.FixtureLookupError:
             value = request.config.getini(FIXTURE)
-    if not isinstance(value, str) or not value:
-        raise ConformanceFailure(
-            f"the fixture {FIXTURE} must return a target string, got {value!r}"
-        )
-    return value
+    try:
+        return as_target(value)
+    except ValueError as error:
+        raise ConformanceFailure(f"the fixture {FIXTURE} returned no target: {error}") from None
+
+
+def _runnable(target: str) -> bool:
+    """Can the command run this target, so that its rerun hints hold? Not a store factory or a
+    store no ``py:`` string names (a fixture's lambda)."""
+    from .targets import FactoryTarget  # noqa: PLC0415
+
+    return not isinstance(target, FactoryTarget) or target.runnable

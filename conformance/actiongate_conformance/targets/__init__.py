@@ -4,6 +4,8 @@
   the store ``actiongate.store_from_url`` makes of the string;
 - ``py:package.module:callable``: the reference Engine over the Store or AsyncStore that the
   callable returns (called again at every reset), e.g. a vendor's store;
+- the callable itself, or a store, as a ``FactoryTarget`` (``as_target``): the same, for a
+  factory no module names (a pytest fixture's, over a server it started);
 - ``cmd:COMMAND ARGS``: any program speaking the adapter protocol on stdin/stdout.
 
 In-process targets answer through the same JSON lines as a subprocess, so there is one code path,
@@ -27,13 +29,93 @@ from actiongate.stores import SCHEMES
 from .adapter import ReferenceAdapter
 from .protocol import Connection, HarnessError, InProcessTransport, SubprocessTransport
 
-__all__ = ["Target", "TargetError", "store_factory", "target_from_string"]
+__all__ = [
+    "FactoryTarget",
+    "StoreFactory",
+    "Target",
+    "TargetError",
+    "as_target",
+    "store_factory",
+    "target_from_string",
+]
 
 Target = Connection
+StoreFactory = Callable[[], Any]  # no argument; returns a fresh Store or AsyncStore
+STORE_METHODS = ("check_and_reserve", "clear", "clear_all")
 
 
 class TargetError(Exception):
     """A target that cannot be run; the message says what and why in one line or a few."""
+
+
+class FactoryTarget(str):
+    """A target given as a Python object, not named by a string: a store factory, or a store
+    (reused at every reset, which empties it by ``clear_all``).
+
+    As a string it is its label, for reports: ``py:module:qualname`` of the callable, or
+    ``py:module:qualname instance`` of the store's class. ``runnable`` says whether the label
+    is a ``py:`` target naming this very callable, so that the command's rerun hints work.
+    ``store_factory`` makes its stores through ``factory``, checked as a ``py:`` target's.
+    A str, so that what takes a target string (the layers, their rerun hints, the reports)
+    takes this one unchanged.
+    """
+
+    factory: StoreFactory
+    runnable: bool
+    _value: object  # what it was made of
+
+    def __new__(cls, value: object) -> FactoryTarget:
+        store = _is_store(value)
+        if store:
+            factory: StoreFactory = lambda: value  # noqa: E731
+        elif callable(value):
+            factory = value
+        else:
+            raise ValueError(f"a FactoryTarget needs a store factory or a store, got {value!r}")
+        named = type(value) if store else value
+        module = getattr(named, "__module__", None)
+        qualname = getattr(named, "__qualname__", None)
+        if not isinstance(module, str) or not isinstance(qualname, str):  # functools.partial
+            module, qualname = type(named).__module__, type(named).__qualname__
+        self = super().__new__(cls, f"py:{module}:{qualname}" + (" instance" if store else ""))
+        self.factory = factory
+        self.runnable = not store and getattr(sys.modules.get(module), qualname, None) is value
+        self._value = value
+        return self
+
+    # Immutable, as a str: a copy is itself (its factory's store is no copy's to make). Pickled,
+    # it is made anew of what it was made of, not of its label.
+    def __copy__(self) -> FactoryTarget:
+        return self
+
+    def __deepcopy__(self, memo: object) -> FactoryTarget:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FactoryTarget, (self._value,))
+
+
+def as_target(value: object) -> str:
+    """``value`` as a target: a target string as it is; a store factory (a callable taking no
+    argument that returns a fresh store) or a store as a ``FactoryTarget``.
+
+    Raises ValueError for anything else, or an empty string. Whether a factory's result is a
+    store is known only when it is called, by ``store_factory``: a TargetError then.
+    """
+    if isinstance(value, str) and value:
+        return value
+    if not isinstance(value, str) and (callable(value) or _is_store(value)):
+        return FactoryTarget(value)
+    raise ValueError(
+        "target must be a target string (e.g. memory://), a store factory (a callable taking "
+        f"no argument that returns a fresh store) or a store, got {value!r}"
+    )
+
+
+def _is_store(value: object) -> bool:
+    """An object with the Store methods; a class is a factory, though it has them too."""
+    methods = (getattr(value, name, None) for name in STORE_METHODS)
+    return not isinstance(value, type) and all(callable(method) for method in methods)
 
 
 def target_from_string(spec: str, timeout: float = 10.0) -> Connection:
@@ -56,6 +138,8 @@ def store_factory(spec: str) -> Callable[[], Any] | None:
 
     Raises TargetError when the target names nothing, or its store cannot be made or reached.
     """
+    if isinstance(spec, FactoryTarget):
+        return _checked(spec.factory, spec)
     if spec.startswith("cmd:"):
         return None
     if spec.startswith("py:"):
@@ -102,11 +186,7 @@ def _checked(factory: Callable[[], Any], spec: str) -> Callable[[], Any]:
             raise TargetError(
                 f"{spec}: the factory raised {type(error).__name__}: {error}"
             ) from None
-        missing = [
-            name
-            for name in ("check_and_reserve", "clear", "clear_all")
-            if not callable(getattr(store, name, None))
-        ]
+        missing = [name for name in STORE_METHODS if not callable(getattr(store, name, None))]
         if missing:
             raise TargetError(
                 f"{spec}: the factory returned {type(store).__name__}, not a store "
