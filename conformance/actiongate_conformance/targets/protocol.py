@@ -36,6 +36,7 @@ class HarnessError(Exception):
         super().__init__(f"{kind}: {detail}")
         self.index = 0
         self.answered: list[dict[str, Any]] = []  # a batch's checked responses before index
+        self.received: list[bytes] = []  # the transport's lines before index
         self.kind = kind
         self.detail = detail
         self.request = request
@@ -56,7 +57,8 @@ class Transport(Protocol):
         """Send the lines, return as many lines the adapter writes back (without newlines).
 
         ``timeout`` bounds the wait for each response. A fault raises HarnessError whose
-        ``index`` is the position of the first request left unanswered.
+        ``index`` is the position of the first request left unanswered, and ``received`` the
+        lines read before it.
         """
         ...
 
@@ -102,6 +104,14 @@ class SubprocessTransport:
             raise
 
     def exchange(self, lines: list[bytes], timeout: float) -> list[bytes]:
+        responses: list[bytes] = []
+        try:
+            return self._exchange(lines, timeout, responses)
+        except HarnessError as error:
+            error.received = responses
+            raise
+
+    def _exchange(self, lines: list[bytes], timeout: float, responses: list[bytes]) -> list[bytes]:
         if self._closed:  # its descriptors' numbers may belong to other files by now
             error = HarnessError("crashed", "the adapter was closed", stderr=self.stderr_tail())
             error.index = 0
@@ -109,7 +119,6 @@ class SubprocessTransport:
         # Requests are written while responses are read, so a long batch can fill neither
         # pipe and the adapter works on request k+1 while we parse response k.
         pending = memoryview(b"".join(line + b"\n" for line in lines))
-        responses: list[bytes] = []
         deadline = time.monotonic() + timeout
         while len(responses) < len(lines):
             end = self._out.find(b"\n")
@@ -230,7 +239,7 @@ class InProcessTransport:
                 error = HarnessError(
                     "crashed", "the in-process adapter raised", stderr=self._errors
                 )
-                error.index = len(responses)
+                error.index, error.received = len(responses), responses
                 raise error from None
         return responses
 
@@ -307,22 +316,27 @@ class Connection:
         return self.request_many([message])[0]
 
     def request_many(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Send requests in one batch (pipelined); their responses, checked, in order."""
+        """Send requests in one batch (pipelined); their responses, checked, in order. A fault
+        raises HarnessError, its ``answered`` the checked responses before ``index``."""
         requests = [{"id": self._next_id + offset, **m} for offset, m in enumerate(messages)]
         self._next_id += len(requests)
+        fault = None
         try:
             lines = [json.dumps(request, allow_nan=False).encode() for request in requests]
             raw_responses = self._transport.exchange(lines, self.timeout)
         except HarnessError as error:
             error.request = requests[min(error.index, len(requests) - 1)]
-            raise
+            fault, raw_responses = error, error.received[: error.index]
         checked = []
-        for index, (request, raw) in enumerate(zip(requests, raw_responses, strict=True)):
+        for index, (request, raw) in enumerate(zip(requests, raw_responses, strict=not fault)):
             try:
                 checked.append(self._checked(request, raw))
-            except HarnessError as error:
+            except HarnessError as error:  # before the transport's fault, if any
                 error.index, error.answered = index, checked
                 raise
+        if fault is not None:  # the responses before it are checked answers
+            fault.answered = checked
+            raise fault
         return checked
 
     def _checked(self, request: dict[str, Any], raw: bytes) -> dict[str, Any]:

@@ -17,6 +17,17 @@ oldest-event steps then age them out one by one. After every step the target's r
 compared with the oracle's by ``runner.compare``: the same fields, binary64 equality, and the
 echoes of gate, policy and now.
 
+Batching (``Run.batched``). The oracle works out each expected answer without the target's,
+except for a check that RET-4 leaves open, whose result it takes from the target's answer. So
+an example's steps are queued (``Queued``) and sent in one pipelined batch: at its end
+(``teardown``), with a bulk, or with a check whose answer the model needs before its next step.
+The answers are judged in order; the first wrong one is the failure, and the steps after it
+are dropped. Store faults and clears are protocol requests too, carried out in their order.
+Hypothesis shrinks by the step where a failure is raised, so a batched search that finds one
+stops (``Found``) and the search runs again with the same seed, a step at a time, as it always
+did: the examples before the failing one, known to pass, are only drawn, not sent. So the
+counterexample, its shrinking and its vector do not depend on the batching.
+
 Gates, policies and times recur through sampled pools and relative steps rather than
 ``Bundle``s: a bundle is drawn from by index, and deleting an earlier step shifts every index
 after it, which defeats hypothesis' shrinking of long runs.
@@ -41,7 +52,7 @@ too, and must answer ``store_error`` and clear nothing (CLR-1).
 from __future__ import annotations
 
 from .emit import vector_document
-from .machine import Counterexample
 from .search import StatefulResult, run_stateful
+from .trace import Counterexample
 
 __all__ = ["Counterexample", "StatefulResult", "run_stateful", "vector_document"]

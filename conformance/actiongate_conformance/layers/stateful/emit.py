@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from ...data import clause_ids, schema
-from .machine import Counterexample
 from .strategies import FIELD_CLAUSES
+from .trace import Counterexample
 
 __all__ = ["vector_document"]
 

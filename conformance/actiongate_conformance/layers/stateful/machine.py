@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
+import sys
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
-from ...checkers.oracle import Expect, Oracle, Verdict
-from ...data.vectors import ExpectedDecision, ExpectedError, Step
-from ...targets import Target, TargetError
+from ...checkers.oracle import Oracle, Verdict
+from ...targets import TargetError
 from ...targets.protocol import HarnessError
-from ..vectors import compare
+from .control import Found, OutOfTime, Run, Stop, Unrunnable
 from .strategies import (
     ACTION,
     BULK,
     BULK_GATE,
     BULK_MAX_CALLS,
     CLAUSE_FLAGS,
-    FIELD_CLAUSES,
     GATE,
     GATES,
     HOME,
@@ -34,88 +33,54 @@ from .strategies import (
     STEP_FLAGS,
     VARIANT,
 )
+from .trace import Counterexample, Trace, mismatches
 
+__all__ = ["BATCH", "Model"]
 
-@dataclass
-class Trace:
-    """What one example sent (as vector steps, with the oracle's expectations) and got."""
-
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    responses: list[Any] = field(default_factory=list)
-    clauses: set[str] = field(default_factory=set)
-    flags: set[str] = field(default_factory=set)
-    open_steps: list[int] = field(default_factory=list)  # results RET-4 leaves open
-
-
-class Counterexample(AssertionError):
-    """The target disagreed with the oracle at the last step of ``trace``."""
-
-    def __init__(
-        self, trace: Trace, mismatches: list[tuple[str, str]], used: frozenset[str] = frozenset()
-    ) -> None:
-        super().__init__("; ".join(text for _, text in mismatches))
-        self.trace = trace
-        self.fields = [name for name, _ in mismatches]  # the response's wrong fields
-        self.problems = [text for _, text in mismatches]
-        # The clauses the failing step breaks: those the oracle applied to it (every decision
-        # clause is applied to every check, so only those of the wrong fields), unordered.
-        self.clauses = {c for c in used if not c.startswith("DEC-")}
-        self.clauses |= {FIELD_CLAUSES[name] for name in self.fields if name in FIELD_CLAUSES}
-
-
-class Stop(KeyboardInterrupt):
-    """Ends the whole run now. Hypothesis stops at once, recording nothing about the example,
-    for a KeyboardInterrupt only; any other exception it would check against earlier examples
-    with the same start, and fail as flaky."""
-
-
-class OutOfTime(Stop):
-    """The wall-clock budget is spent."""
-
-
-class Unrunnable(Stop):
-    """The target cannot be run (``error``, a TargetError): no verdict."""
-
-    def __init__(self, error: TargetError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-@dataclass
-class Run:
-    target: Target
-    faults: bool
-    budget: float | None
-    started: float = field(default_factory=time.monotonic)
-    examples: int = 0
-    found_after: int | None = None  # the example of the first plain counterexample
-    out_of_time: bool = False
-    # Failures after a step RET-4 leaves open, with the example each came from.
-    housekeeping: list[tuple[int, Counterexample]] = field(default_factory=list)
+BATCH = 4096  # requests queued at most before they are sent
 
 
 Gate = tuple[str, str, str]
 NO_VERDICT = Verdict({"ok": True}, False, frozenset())  # store_fail, store_recover
 
 
+@dataclass(frozen=True)
+class Queued:
+    """A step waiting for the next batch: ``record`` as the trace will hold it, ``message`` as
+    sent. ``verdict`` is the oracle's, worked out when queued, or None for a check it judges
+    only with the target's answer; ``flags`` join the trace's once the step is judged."""
+
+    record: dict[str, Any]
+    message: dict[str, Any]
+    verdict: Verdict | None
+    flags: frozenset[str]
+
+
 class Model(RuleBasedStateMachine):
     def __init__(self, run: Run) -> None:
         super().__init__()
+        if run.found_in is not None:  # as hypothesis stopped the last example (teardown)
+            raise Found
         spent = time.monotonic() - run.started
-        if run.budget is not None and run.found_after is None and spent > run.budget:
+        searching = run.found_after is None and run.examples >= run.known
+        if run.budget is not None and searching and spent > run.budget:
             run.out_of_time = True
             raise OutOfTime
         run.examples += 1
+        known = run.examples < run.known  # to pass
         self.run = run
         self.oracle = Oracle()
         self.policies: list[dict[str, Any]] = []
         self.now = 0.0
         self.gate_time: dict[Gate, float] = {}
         self.trace = Trace()
-        self.ended = False  # after a failure that RET-4 leaves open: every rule does nothing
-        response = self._request({"op": "reset"})
-        if response.get("ok") is not True:
-            raise Unrunnable(TargetError(f"the target cannot reset: {response}"))
+        # Every rule does nothing: after a failure that RET-4 leaves open, or in an example
+        # known to pass (only what hypothesis draws matters then).
+        self.ended = known
+        self.queued: list[Queued] = []
+        self.flags: set[str] = set()  # for the trace, with the next step queued
+        self.unreset = not known  # the reset goes with the first batch
+        self.handling = sys.exc_info()[1]  # what is being handled around the whole run
 
     @initialize(
         policies=st.lists(POLICY, min_size=3, max_size=3),
@@ -133,16 +98,24 @@ class Model(RuleBasedStateMachine):
             self.trace.flags.add("epoch")
         if bulk:
             self._bulk(bulk_gate, self._policy(bulk_gate, 0), bulk)
+        self._stepped()
 
     @rule(gate=GATE, variant=VARIANT, action=ACTION)
     def step(self, gate: Gate, variant: int, action: tuple[str, float]) -> None:
         """One step. A single rule, so that every step draws the same three choices: then
         hypothesis can delete any step, or change what it does, without misaligning the rest,
         and its shrinking goes far (with several rules of different arguments it stalls)."""
-        kind, by = action
-        policy = self._policy(gate, variant)
-        if self.ended:
-            return
+        if not self.ended:
+            self._take(gate, self._policy(gate, variant), *action)
+            self._stepped()
+
+    def _stepped(self) -> None:
+        """A rule's end: unless the search is batched, what it queued is sent now, so that a
+        failure is raised by the step that finds it, where hypothesis must see it to shrink."""
+        if not self.run.batched and self.queued:
+            self.flush()
+
+    def _take(self, gate: Gate, policy: dict[str, Any], kind: str, by: float) -> None:
         if kind == "burst":
             for _ in range(int(by)):  # RES-2: equal timestamps, each counted
                 self._check(gate, policy, self.now)
@@ -180,7 +153,7 @@ class Model(RuleBasedStateMachine):
 
     def _time(self, gate: Gate, policy: Mapping[str, Any], kind: str, by: float) -> float:
         if kind in STEP_FLAGS:
-            self.trace.flags.add(STEP_FLAGS[kind])
+            self.flags.add(STEP_FLAGS[kind])
         last = self.gate_time.get(gate, self.now)  # the time of the gate's last check
         if kind == "add":
             return self.now + by
@@ -212,26 +185,46 @@ class Model(RuleBasedStateMachine):
             return
         gate = _gate(gate) if isinstance(gate, tuple) else gate
         record = {"op": "check", "now": now, "gate": gate, "policy": policy}
-        self._judge(record, self._request(record))
+        if self._needs_answer(gate, policy, now):
+            self._queue(record, record, None)
+        else:
+            verdict = self._judge(record, None)
+            self._queue({**record, "expect": verdict.expect}, record, verdict)
 
-    def _judge(self, record: dict[str, Any], response: dict[str, Any]) -> None:
-        """The oracle's verdict on the target's answer to one check; the model follows it."""
-        if self.ended:
-            return
+    def _needs_answer(self, gate: Any, policy: Any, now: Any) -> bool:
+        """Whether the oracle can judge this check only once the target has answered it: when
+        it retains events that RET-4 lets a store have dropped, the oracle takes the result the
+        target gave, if permitted, and its state follows (Oracle.check). Errs towards yes: a
+        check in doubt is only judged later. Invalid input the oracle rejects unanswered."""
+        if self.oracle.failing:  # ERR-1, or POL-5 before it: one result
+            return False
+        try:
+            events = self.oracle.events.get((gate["namespace"], gate["action"], gate["principal"]))
+        except (TypeError, KeyError):  # no gate record (ID-4): rejected whatever the answer
+            return False
+        if events is None or not events.droppable:
+            return False
+        window = policy.get("window") if isinstance(policy, Mapping) else None
+        if type(now) is not float or (window is not None and type(window) is not float):
+            return True
+        # RET-1 keeps the droppable events from T - window on (all under a null window).
+        return window is None or events.droppable[-1] >= now - window
+
+    def _judge(self, record: dict[str, Any], response: Mapping[str, Any] | None) -> Verdict:
+        """The oracle's verdict on one check, the target's answer (``response``) choosing among
+        the results RET-4 permits; the model's clock follows it."""
         gate, policy, now = record["gate"], record["policy"], record["now"]
         verdict = self.oracle.check(
             gate,
             policy,
             now,
-            choose=lambda e: not _mismatches(record, e, response),
-            observed=response.get("decision"),
+            choose=None if response is None else lambda e: not mismatches(record, e, response),
+            observed=None if response is None else response.get("decision"),
         )
         if "error" not in verdict.expect:
             self.now = now
             self.gate_time[(gate["namespace"], gate["action"], gate["principal"])] = now
-        if verdict.open:
-            self.trace.open_steps.append(len(self.trace.steps))
-        self._finish({**record, "expect": verdict.expect}, response, verdict)
+        return verdict
 
     def _bulk(self, gate: Gate, policy: dict[str, Any], count: int) -> None:
         """``count`` ALLOWs inside the gate's window, each judged; in the trace (and so in an
@@ -243,17 +236,18 @@ class Model(RuleBasedStateMachine):
         self._send_bulk({**bulk, "every": every})
 
     def _send_bulk(self, bulk: Mapping[str, Any]) -> None:
-        """A bulk step as spec/vector.schema.json has it, its checks sent pipelined."""
-        self.trace.flags.add("capacity")
-        every, first = bulk["every"], len(self.trace.steps)
-        records = [
-            {"op": "check", "now": bulk["now"] + n * every, "gate": bulk["gate"],
-             "policy": bulk["policy"]}
-            for n in range(bulk["count"])  # binary64, as a vector's bulk step computes them
-        ]  # fmt: skip
+        """A bulk step as spec/vector.schema.json has it, its checks sent in one batch with the
+        steps queued before it, each judged once answered."""
+        if self.ended:
+            return
+        self.flags.add("capacity")
+        every, first = bulk["every"], len(self.trace.steps) + len(self.queued)
+        for n in range(bulk["count"]):  # binary64, as a vector's bulk step computes them
+            record = {"op": "check", "now": bulk["now"] + n * every, "gate": bulk["gate"],
+                      "policy": bulk["policy"]}  # fmt: skip
+            self.queued.append(Queued(record, record, None, self._take_flags()))
         try:
-            for record, response in zip(records, self._request_many(records), strict=False):
-                self._judge(record, response)
+            self.flush()
         except Counterexample:
             self._fold(first, len(self.trace.steps) - 1, every)
             raise
@@ -263,9 +257,11 @@ class Model(RuleBasedStateMachine):
         """Steps ``first`` to ``end`` of the trace, all a bulk's ALLOWs, become one bulk step."""
         steps = self.trace.steps
         count = end - first
+        if count < 2:
+            return
         allowed = all(s["expect"].get("status") == "ALLOW" for s in steps[first:end])
         allowed &= all(s["expect"]["reason"] is None for s in steps[first:end] if allowed)
-        if count < 2 or not allowed:
+        if not allowed:
             return
         bulk = {key: value for key, value in steps[first].items() if key != "expect"}
         steps[first:end] = [{**bulk, "op": "bulk", "count": count, "every": every}]
@@ -275,7 +271,8 @@ class Model(RuleBasedStateMachine):
 
     def play(self, step: Mapping[str, Any]) -> None:
         """One step of a trace as it was recorded (times absolute), judged as in a run; for
-        replaying a counterexample without some of its steps (minimize.py)."""
+        replaying a counterexample without some of its steps (minimize.py), which flushes
+        (``flush``) after the last."""
         op, record = step["op"], {k: v for k, v in step.items() if k not in ("expect", "note")}
         if op == "check":
             self._check(record["gate"], record["policy"], record["now"])
@@ -293,19 +290,65 @@ class Model(RuleBasedStateMachine):
         """A step that is no check; it must answer ok, unless ``verdict`` expects an error."""
         if "error" in verdict.expect:
             record["expect"] = verdict.expect
-        message = {key: value for key, value in record.items() if key != "now"}
-        self._finish(record, self._request(message), verdict)
+        message = {key: value for key, value in record.items() if key not in ("now", "expect")}
+        self._queue(record, message, verdict)
 
-    def _request(self, message: Mapping[str, Any]) -> dict[str, Any]:
-        return self._request_many([message])[0]
+    def _queue(
+        self, record: dict[str, Any], message: dict[str, Any], verdict: Verdict | None
+    ) -> None:
+        """One step for the next batch; sent at once if its verdict waits for its answer (the
+        model's next steps follow that verdict), or the batch is full."""
+        if self.ended:
+            return
+        self.queued.append(Queued(record, message, verdict, self._take_flags()))
+        if verdict is None or len(self.queued) >= BATCH:
+            self.flush()
 
-    def _request_many(self, messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def _take_flags(self) -> frozenset[str]:
+        flags, self.flags = frozenset(self.flags), set()
+        return flags
+
+    def teardown(self) -> None:
+        """The example's end: what is still queued is sent and judged. Hypothesis calls this in
+        a ``finally`` clause, maybe with an exception on its way out: a step's Counterexample
+        (nothing is queued then), or hypothesis stopping an example whose choices ran out. A
+        failure must not replace that one: it is only noted (Run.found_in) for the next
+        example to stop the batched search with."""
+        error = sys.exc_info()[1]
+        if error is self.handling:
+            self.flush()
+        elif not isinstance(error, Stop):
+            with contextlib.suppress(Found, Counterexample):
+                self.flush()
+
+    def flush(self) -> None:
+        """Sends the queued steps in one pipelined batch (after the example's reset, the first
+        time) and judges the answers in order. The first wrong one raises its Counterexample
+        (Found, in a batched search), or ends the example after a step RET-4 leaves open; the
+        steps after it are dropped unjudged: the target's state is no longer the oracle's."""
+        queued, self.queued = self.queued, []
+        messages = [entry.message for entry in queued]
+        if self.unreset:
+            messages.insert(0, {"op": "reset"})
+        if not messages:
+            return
+        responses = self._request_many(messages)
+        if self.unreset:
+            self.unreset = False
+            response = responses.pop(0)
+            if response.get("ok") is not True:
+                raise Unrunnable(TargetError(f"the target cannot reset: {response}"))
+        for entry, response in zip(queued, responses, strict=False):  # a fault ends them
+            if self.ended:
+                return
+            self._finish(entry, response)
+
+    def _request_many(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The target's responses, pipelined; an adapter fault is one too, ``{"adapter_fault":
         text}`` (the adapter restarted if need be), so that it is a result, not a crash: it
         answers the first request whose answer is not known, and ends the list."""
-        sent = [{key: value for key, value in m.items() if key != "expect"} for m in messages]
         try:
-            return self.run.target.request_many(sent)
+            return self.run.target.request_many(messages)
         except HarnessError as fault:
             if fault.kind in ("crashed", "timeout"):
                 try:
@@ -315,23 +358,31 @@ class Model(RuleBasedStateMachine):
                     raise Unrunnable(TargetError(why)) from None
             return [*fault.answered, {"adapter_fault": fault.explain()}]
 
-    def _finish(
-        self, record: dict[str, Any], response: Mapping[str, Any], verdict: Verdict
-    ) -> None:
+    def _finish(self, entry: Queued, response: Mapping[str, Any]) -> None:
+        record, verdict = entry.record, entry.verdict
+        if verdict is None:  # a check whose verdict waited for this answer
+            verdict = self._judge(record, response)
+            record = {**record, "expect": verdict.expect}
         trace = self.trace
+        if verdict.open:
+            trace.open_steps.append(len(trace.steps))
+        trace.flags |= entry.flags
         trace.steps.append(record)
         fault = response.get("adapter_fault")
         trace.responses.append({"adapter_fault": fault.splitlines()[0]} if fault else response)
         trace.clauses |= verdict.clauses
         trace.flags |= {CLAUSE_FLAGS[c] for c in verdict.clauses if c in CLAUSE_FLAGS}
-        mismatches = _mismatches(record, record.get("expect"), response)
-        if not mismatches:
+        wrong = mismatches(record, record.get("expect"), response)
+        if not wrong:
             return
-        found = Counterexample(trace, mismatches, verdict.clauses)
+        found = Counterexample(trace, wrong, verdict.clauses)
         if trace.open_steps:
             self.run.housekeeping.append((self.run.examples, found))
             self.ended = True
             return
+        if self.run.batched:
+            self.run.found_in = self.run.examples
+            raise Found
         if self.run.found_after is None:
             self.run.found_after = self.run.examples
         raise found
@@ -339,29 +390,3 @@ class Model(RuleBasedStateMachine):
 
 def _gate(gate: tuple[str, str, str]) -> dict[str, Any]:
     return dict(zip(("namespace", "action", "principal"), gate, strict=True))
-
-
-def _mismatches(
-    record: Mapping[str, Any], expect: Expect | None, response: Mapping[str, Any]
-) -> list[tuple[str, str]]:
-    """Each field of ``response`` that differs from ``expect`` (by runner.compare), with a
-    line for people; empty when none does."""
-    if "adapter_fault" in response:
-        return [("response", response["adapter_fault"])]
-    return [
-        (m.field, f"{m.field}: expected {_show(m.expected)}, got {_show(m.actual)}")
-        for m in compare(_step(record, expect), response)
-    ]
-
-
-def _step(record: Mapping[str, Any], expect: Expect | None) -> Step:
-    expected: ExpectedDecision | ExpectedError | None = None
-    if expect is not None and "error" in expect:
-        expected = ExpectedError(expect["error"], expect["field"])
-    elif expect is not None:
-        expected = ExpectedDecision(**expect)
-    return Step(0, record["op"], record["now"], record.get("gate"), record.get("policy"), expected)
-
-
-def _show(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=True)

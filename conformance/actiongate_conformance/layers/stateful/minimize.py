@@ -15,7 +15,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ...targets import Target
-from .machine import Counterexample, Model, Run, Unrunnable
+from .control import Run, Unrunnable
+from .machine import Model
+from .trace import Counterexample
 
 __all__ = ["minimized"]
 
@@ -54,6 +56,7 @@ def replay(
     try:
         for step in steps:
             model.play(step)
+        model.flush()
     except Counterexample as failure:
         return None if failure.trace.open_steps else failure
     return None

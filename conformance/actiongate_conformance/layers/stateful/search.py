@@ -19,9 +19,11 @@ from ...data import clause_ids
 from ...data.vectors import _vector
 from ...targets import Target
 from ..timeline import timeline
+from .control import Found, OutOfTime, Run, Unrunnable
 from .emit import vector_document
-from .machine import Counterexample, Model, OutOfTime, Run, Unrunnable
+from .machine import Model
 from .minimize import minimized
+from .trace import Counterexample
 
 __all__ = ["StatefulResult", "run_stateful"]
 
@@ -54,6 +56,7 @@ def run_stateful(
     target_spec: str = "TARGET",
     steps: int = 30,
     progress: Callable[[int], None] | None = None,
+    batched: bool = True,
 ) -> StatefulResult:
     """Run ``examples`` stateful examples of up to ``steps`` steps against ``target``.
 
@@ -62,20 +65,11 @@ def run_stateful(
     spent. On a failure the shrunk run is written to ``emit_dir`` as a vector file, if given
     and if no step of it rests on housekeeping. ``target_spec`` is the target's string, for the
     rerun command. ``progress``, if given, is called as each example starts with the number
-    started so far (at most ``examples``; shrinking replays say ``examples``). Raises
-    TargetError if the target cannot be run.
+    started so far (at most ``examples``; shrinking replays say ``examples``). ``batched``:
+    send each example's steps together until a failure (False: a step at a time throughout;
+    the same result, slower). Raises TargetError if the target cannot be run.
     """
     chosen = random.SystemRandom().randrange(2**32) if seed is None else seed
-    run = Run(target, "store_faults" in target.capabilities, deadline_seconds)
-
-    def model() -> Model:
-        started = Model(run)
-        if progress is not None:
-            progress(min(run.examples, examples))
-        return started
-
-    # @seed on the factory is how hypothesis seeds a state machine.
-    factory = hypothesis_seed(chosen)(model)
     options = settings(
         max_examples=examples,
         stateful_step_count=steps,
@@ -94,19 +88,29 @@ def run_stateful(
         ],
     )
     search = _search_command(target_spec, examples, chosen)
-    try:
-        with with_reporter(lambda _: None):
-            # Typed differently across hypothesis releases (a factory is documented to work).
-            run_machine: Any = run_state_machine_as_test
-            run_machine(factory, settings=options)
-    except OutOfTime:
-        pass
-    except Unrunnable as stop:
-        raise stop.error from None
-    except BaseException as error:
+    shown = 0
+
+    def started(example: int) -> None:
+        nonlocal shown
+        if progress is not None and example > shown:  # not again as a search is repeated
+            shown = example
+            progress(min(example, examples))
+
+    # First each example's steps in one batch, the fastest, until a failure. Hypothesis
+    # shrinks by where a failure is raised, so then the search is repeated with the same seed
+    # (the same examples) a step at a time, the examples before that failure drawn only.
+    faults = "store_faults" in target.capabilities
+    run = Run(target, faults, deadline_seconds, batched=batched)
+    error = _search(run, chosen, options, started)
+    if run.found_in is not None:
+        before = [(n, found) for n, found in run.housekeeping if n < run.found_in]
+        run = Run(target, faults, deadline_seconds, run.started, known=run.found_in)
+        run.housekeeping = before  # of the examples it only draws
+        error = _search(run, chosen, options, started)
+    if error is not None:
         found = sorted(_counterexamples(error), key=lambda c: len(c.trace.steps))
         if not found:
-            raise
+            raise error
         after = run.found_after or run.examples
         shortest = minimized(target, run.faults, found[0])
         return _failed(shortest, chosen, emit_dir, target_spec, after=after, search=search)
@@ -117,6 +121,33 @@ def run_stateful(
     # them towards max_examples: a run it lets finish ran exactly the number asked for.
     ran = run.examples if run.out_of_time else min(run.examples, examples)
     return StatefulResult(True, ran, chosen, rerun=search, out_of_time=run.out_of_time)
+
+
+def _search(
+    run: Run, chosen: int, options: settings, started: Callable[[int], None]
+) -> BaseException | None:
+    """Hypothesis' search with ``run``: what it raised at the end, if anything but a Stop.
+    Raises TargetError if the target cannot be run."""
+
+    def model() -> Model:
+        machine = Model(run)
+        started(run.examples)
+        return machine
+
+    # @seed on the factory is how hypothesis seeds a state machine.
+    factory = hypothesis_seed(chosen)(model)
+    try:
+        with with_reporter(lambda _: None):
+            # Typed differently across hypothesis releases (a factory is documented to work).
+            run_machine: Any = run_state_machine_as_test
+            run_machine(factory, settings=options)
+    except (OutOfTime, Found):
+        return None
+    except Unrunnable as stop:
+        raise stop.error from None
+    except BaseException as error:  # a Counterexample, or an exception group holding some
+        return error
+    return None
 
 
 def _ordered(clauses: set[str]) -> list[str]:
