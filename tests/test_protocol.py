@@ -16,9 +16,14 @@ import pytest
 from actiongate_conformance import data as _data
 from actiongate_conformance.cli import run
 from actiongate_conformance.data.vectors import ExpectedError, load_all, select
-from actiongate_conformance.targets.messages import plainly_valid_decision, response_errors
+from actiongate_conformance.targets.messages import (
+    plainly_valid_decision,
+    plainly_valid_reply,
+    response_errors,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = f"cmd:{sys.executable} {ROOT / 'examples' / 'python_adapter.py'}"
@@ -337,6 +342,60 @@ def test_the_fast_decision_check_never_accepts_what_the_schema_rejects(
     schema_valid = not list(_data.validator("decision").iter_errors(decision))
     if plainly_valid_decision(decision):
         assert schema_valid, decision
+
+
+RESPONSE_SCHEMA = Draft202012Validator(
+    {"$ref": "urn:actiongate:schema:protocol:1#/$defs/response"}, registry=_data.schema_registry()
+)
+json_values = st.one_of(
+    st.none(), st.booleans(), st.integers(-2, 2**64), st.floats(), st.text(max_size=3)
+)
+ERROR_KINDS = ("invalid_gate", "invalid_policy", "invalid_time", "store_error", "unsupported")
+valid_replies = st.one_of(
+    st.fixed_dictionaries({"id": st.integers(0, 2**53), "ok": st.just(True)}),
+    st.fixed_dictionaries(
+        {
+            "id": st.integers(0, 2**53),
+            "error": st.fixed_dictionaries(
+                {
+                    "kind": st.sampled_from([*ERROR_KINDS, "bad_request"]),
+                    "field": st.one_of(st.none(), st.text(max_size=3)),
+                    "message": st.text(max_size=3),
+                }
+            ),
+        }
+    ),
+)
+# Where (the reply, or its error), which key, and a value to put there.
+reply_spoilers = st.tuples(
+    st.booleans(),
+    st.sampled_from(["id", "ok", "error", "decision", "kind", "field", "message", "extra"]),
+    st.one_of(json_values, st.sampled_from(["other", "BAD_REQUEST", ""]), st.just(True)),
+)
+
+
+@settings(max_examples=1000)
+@given(valid_replies, st.lists(reply_spoilers, max_size=2))
+def test_the_fast_reply_check_never_accepts_what_the_schema_rejects(
+    reply: dict,  # type: ignore[type-arg]
+    spoiled: list,  # type: ignore[type-arg]
+) -> None:
+    reply = {key: dict(value) if type(value) is dict else value for key, value in reply.items()}
+    for inside_error, key, value in spoiled:
+        place = reply.get("error") if inside_error else reply
+        if type(place) is dict:
+            place[key] = value
+    if plainly_valid_reply(reply):
+        assert not list(RESPONSE_SCHEMA.iter_errors(reply)), reply
+
+
+def test_the_fast_reply_check_takes_the_common_replies() -> None:
+    assert plainly_valid_reply({"id": 3, "ok": True})
+    assert plainly_valid_reply(
+        {"id": 0, "error": {"kind": "invalid_gate", "field": "namespace", "message": "empty"}}
+    )
+    assert not plainly_valid_reply({"id": True, "ok": True})
+    assert not plainly_valid_reply({"id": None, "error": {"kind": "bad_request"}})
 
 
 def test_a_port_with_the_burst_capability_has_its_atomicity_checked() -> None:

@@ -69,6 +69,8 @@ def response_errors(response: Any, answers_check: bool = False) -> list[str]:
         and type(response["decision"]) is dict
     ):
         return []
+    if plainly_valid_reply(response):
+        return []
     if type(response) is dict and "decision" in response:
         # Name what is wrong inside the record rather than "matches none of oneOf".
         found = record_problems(response["decision"])
@@ -76,6 +78,30 @@ def response_errors(response: Any, answers_check: bool = False) -> list[str]:
             return found
     error = best_match(_validator("response").iter_errors(response))
     return [] if error is None else [f"{error.json_path}: {error.message}"]
+
+
+_ERROR_KINDS = frozenset(
+    ("invalid_gate", "invalid_policy", "invalid_time", "store_error", "unsupported", "bad_request")
+)
+
+
+def plainly_valid_reply(response: Any) -> bool:
+    """True only for ``{"id", "ok": true}`` and well-formed error responses, which certainly
+    match protocol.schema.json: most answers of a run, that jsonschema would check in ~0.2 ms."""
+    if type(response) is not dict or type(response.get("id")) is not int or response["id"] < 0:
+        return False
+    if response.keys() == {"id", "ok"}:
+        return response["ok"] is True
+    if response.keys() != {"id", "error"}:
+        return False
+    error = response["error"]
+    return (
+        type(error) is dict
+        and error.keys() == {"kind", "field", "message"}
+        and error["kind"] in _ERROR_KINDS
+        and (error["field"] is None or type(error["field"]) is str)
+        and type(error["message"]) is str
+    )
 
 
 def record_problems(decision: Any) -> list[str]:
