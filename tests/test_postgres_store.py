@@ -9,8 +9,6 @@ check, and two processes hammer one gate. Every check reads an injected clock.
 from __future__ import annotations
 
 import importlib
-import multiprocessing
-import queue
 import re
 import sys
 import threading
@@ -36,6 +34,7 @@ from actiongate_conformance.targets.faulty_store import FaultyStore
 
 from .conftest import ManualClock
 from .postgres_servers import PostgresServer, postgres_server  # noqa: F401
+from .processes import counts_from_processes
 
 # The example store's own dependencies; CI installs them (the test extra).
 pytest.importorskip("psycopg", reason="needs psycopg: pip install -e '.[test]'")
@@ -227,7 +226,7 @@ NOW = 1000.0  # every check, in every process, at one time: each ALLOW is an eve
 MAX_CALLS = 60
 
 
-def hammer_process(dsn: str, start: Any, results: Any, threads: int, checks: int) -> None:
+def hammer_process(dsn: str, threads: int, checks: int, start: Any, results: Any) -> None:
     """One process: a pool of its own and ``threads`` threads, once every process is ready."""
     sys.path.insert(0, str(EXAMPLE))
     store = importlib.import_module("actiongate_postgres").connect(dsn, prefix="hammer")
@@ -265,21 +264,7 @@ def test_two_processes_never_allow_more_than_max_calls(
 ) -> None:
     cleaner = store_module.connect(postgres_server.dsn, prefix="hammer")
     cleaner.clear_all()
-    context = multiprocessing.get_context("spawn")  # no fork of a threaded test process
-    start, results = context.Barrier(2), context.Queue()
-    processes = [
-        context.Process(target=hammer_process, args=(postgres_server.dsn, start, results, 4, 25))
-        for _ in range(2)
-    ]
-    for process in processes:
-        process.start()
-    try:
-        allowed = [count for _ in processes for count in results.get(timeout=120)]
-    except queue.Empty:
-        pytest.fail("a hammering process gave no result")
-    finally:
-        for process in processes:
-            process.join(timeout=30)
+    allowed = counts_from_processes(hammer_process, (postgres_server.dsn, 4, 25), 2, 120)
     # 200 checks for 60 calls: exactly 60 ALLOWs, counting 1 to 60, as if one after another.
     assert sorted(allowed) == list(range(1, MAX_CALLS + 1))
     cleaner.clear_all()

@@ -7,8 +7,6 @@ each get a member of their own (RES-2): exactly ``max_calls`` ALLOWs, counts 1 t
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import queue
 import threading
 import time
 import uuid
@@ -21,6 +19,7 @@ from actiongate_conformance.checkers.linearizability import check_history
 from actiongate_conformance.layers.atomicity import GATES, POLICIES
 from actiongate_conformance.layers.concurrency import record_processes
 
+from .processes import counts_from_processes
 from .redis_servers import NEEDS_REAL_REDIS, Backend
 
 GATE = Gate("n", "hammered", "p")
@@ -90,7 +89,7 @@ def test_concurrent_async_checks_get_exactly_max_calls(redis_topology: Backend) 
     assert asyncio.run(burst()) == list(range(1, 26))
 
 
-def hammer_process(url: str, start: Any, results: Any, threads: int, checks: int) -> None:
+def hammer_process(url: str, threads: int, checks: int, start: Any, results: Any) -> None:
     """One process: a client of its own, then ``hammer`` once every process is ready."""
     store = store_from_redis_url(url)
     try:
@@ -106,23 +105,10 @@ def test_8_processes_of_threads_on_one_gate_get_exactly_max_calls(redis_backend:
     if redis_backend.name == "fakeredis":
         pytest.skip(NEEDS_REAL_REDIS)
     url = redis_backend.url_with(prefix=f"processes-{uuid.uuid4().hex}")
-    context = multiprocessing.get_context("spawn")  # no fork of a threaded test process
-    start = context.Barrier(8)
-    results = context.Queue()
-    processes = [
-        context.Process(target=hammer_process, args=(url, start, results, 4, 40)) for _ in range(8)
-    ]
-    for process in processes:
-        process.start()
     try:
-        allowed = [count for _ in processes for count in results.get(timeout=60)]
-    except queue.Empty:
-        pytest.fail("a hammering process gave no result")
+        allowed = counts_from_processes(hammer_process, (url, 4, 40), 8, 60)
     finally:
-        for process in processes:
-            process.join(timeout=30)
         store_from_redis_url(url).clear_all()
-    assert [process.exitcode for process in processes] == [0] * 8
     assert sorted(allowed) == list(range(1, 101))
 
 
