@@ -16,23 +16,49 @@ from pathlib import Path
 import pytest
 
 from .mutants import MUTANTS, UNSEEN
-from .mutants.zoo import CAUGHT_FILE, CONTROLS, README, Caught, readme_with, run_mutant, table
+from .mutants.zoo import (
+    CAUGHT_FILE,
+    CONTROLS,
+    README,
+    Caught,
+    readme_with,
+    run_mutant,
+    run_mutants,
+    table,
+)
 
 Zoo = Callable[[str], Caught]
 
 
 @pytest.fixture(scope="module")
-def zoo(tmp_path_factory: pytest.TempPathFactory) -> Zoo:
-    """Each mutant's run, made on first use; its counterexamples and report in a temp dir."""
+def zoo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Zoo:
+    """Each mutant's run, its counterexamples and report in a temp dir. At first use, every
+    mutant a selected test asks for runs, as many at once as there are CPUs."""
     results: dict[str, Caught] = {}
 
     def result(name: str) -> Caught:
+        if not results:
+            wanted = _wanted(request.session.items)
+            results.update(run_mutants(wanted, tmp_path_factory.mktemp("zoo")))
         if name not in results:
-            workdir = tmp_path_factory.mktemp(name)
-            results[name] = run_mutant(name, MUTANTS[name].target, workdir)
+            results.update(run_mutants([name], tmp_path_factory.mktemp("zoo")))
         return results[name]
 
     return result
+
+
+def _wanted(items: list[pytest.Item]) -> list[str]:
+    """The mutants the selected tests of this file will ask for: all, with the table's."""
+    names = set()
+    for item in items:
+        if item.path != Path(__file__):
+            continue
+        if item.name == "test_the_committed_table_is_the_zoo":
+            return list(MUTANTS)
+        callspec = getattr(item, "callspec", None)
+        if item.name.startswith("test_suite_catches_the_mutant") and callspec is not None:
+            names.add(callspec.params["name"])
+    return [name for name in MUTANTS if name in names]
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from . import MUTANTS
-from .zoo import CAUGHT_FILE, README, readme_with, run_mutant, table
+from .zoo import CAUGHT_FILE, README, readme_with, run_mutants, table
 
 
 def main(arguments: list[str]) -> int:
@@ -25,14 +25,10 @@ def main(arguments: list[str]) -> int:
     if unknown:
         parser.error(f"no mutant {', '.join(unknown)}; known: {', '.join(MUTANTS)}")
     names = options.names or list(MUTANTS)
-    results = []
     with tempfile.TemporaryDirectory(prefix="mutation-zoo-") as scratch:
-        for name in names:
-            workdir = Path(scratch) / name
-            workdir.mkdir()
-            result = run_mutant(name, MUTANTS[name].target, workdir)
-            print(f"{name}: exit {result.exit_code}, {result.seconds:.1f} s", file=sys.stderr)
-            results.append(result)
+        results = list(run_mutants(names, Path(scratch)).values())
+    for result in results:
+        print(f"{result.name}: exit {result.exit_code}, {result.seconds:.1f} s", file=sys.stderr)
     text = table(results)
     print(text, end="")
     print(f"total {sum(r.seconds for r in results):.1f} s", file=sys.stderr)
