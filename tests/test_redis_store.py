@@ -99,7 +99,8 @@ def test_ages_are_exact_to_the_last_bit(redis_store: RedisStore) -> None:
 def test_the_script_never_formats_a_number_with_tostring() -> None:
     code = re.sub(r"--\[\[.*?\]\]|--[^\n]*", "", SCRIPT, flags=re.DOTALL)
     assert "tostring" not in code
-    assert code.count('string.format("%.17g", x)') == 1
+    # Times as %.17g; integers (counts, milliseconds, seconds below 2^51) as %d or %.0f.
+    assert set(re.findall(r'string\.format\("([^"]*)"', code)) == {"%.17g", "%d", "%.0f"}
 
 
 # Upstream bug: joined keys (ID-2)
@@ -246,8 +247,9 @@ def test_many_allows_at_one_identical_now_are_each_recorded(redis_store: RedisSt
     policy = Policy(max_calls=10**6, window=None)
     counts = [redis_store.check_and_reserve(GATE, 5.0, policy)[0] for _ in range(300)]
     assert counts == list(range(1, 301))
-    members = redis_store.client.zrange(redis_store.key(GATE), 0, -1)
-    assert sorted(members) == sorted(f"5:{k}".encode() for k in range(300))
+    record, *events = redis_store.client.zrange(redis_store.key(GATE), 0, -1)
+    assert sorted(events) == sorted(f"5:{k}".encode() for k in range(300))
+    assert record == b"|300|5|5||p"  # 300 events from 5 to 5; no expiry: a null window
 
 
 def test_zero_and_negative_zero_are_one_time_with_distinct_members(
@@ -256,7 +258,7 @@ def test_zero_and_negative_zero_are_one_time_with_distinct_members(
     policy = Policy(max_calls=10, window=1)
     replies = [redis_store.check_and_reserve(GATE, now, policy) for now in (0.0, -0.0, 0.0)]
     assert [reply[:2] for reply in replies] == [(1, True), (2, True), (3, True)]
-    assert redis_store.client.zcard(redis_store.key(GATE)) == 3
+    assert redis_store.client.zcount(redis_store.key(GATE), 0, 0) == 3
 
 
 # Upstream bug: O(n) reads. The script reads one member, never the set.
@@ -271,11 +273,19 @@ def test_the_script_never_reads_the_whole_set() -> None:
         "ZRANGE",
         "ZCOUNT",
         "ZADD",
+        "ZREM",
         "PTTL",
         "PEXPIRE",
         "PERSIST",
     }
-    assert [args for name, args in calls if name == "ZRANGE"] == [', key, "-1", "-1", "WITHSCORES"']
+    # The record (first), the newest and oldest events of a layout 1 key, the oldest after a
+    # prune: one member each.
+    assert [args for name, args in calls if name == "ZRANGE"] == [
+        ', key, "0", "0"',
+        ', key, "-1", "-1", "WITHSCORES"',
+        ', key, "0", "0", "WITHSCORES"',
+        ', key, "0", "0", "WITHSCORES"',
+    ]
 
 
 def test_a_check_costs_the_same_at_10_and_at_10000_events(redis_backend: Backend) -> None:
@@ -296,16 +306,58 @@ def test_a_check_costs_the_same_at_10_and_at_10000_events(redis_backend: Backend
             stats = client.info("commandstats")
             calls = {name: stat["calls"] for name, stat in stats.items()}
             calls = {name: n for name, n in calls.items() if not name.startswith("cmdstat_config")}
-            assert calls == {
-                "cmdstat_evalsha": 200,
-                "cmdstat_zremrangebyscore": 200,
-                "cmdstat_zcard": 200,
-                "cmdstat_zrange": 200,
-                "cmdstat_pttl": 200,  # the TTL set by the first check is long enough: no PEXPIRE
-            }
+            # Members of layout 1, so the first check read them the long way and left a
+            # record. Each BLOCK after it reads the record, and nothing else.
+            assert calls == {"cmdstat_evalsha": 200, "cmdstat_zrange": 200}
             per_call[size] = stats["cmdstat_zrange"]["usec_per_call"]
         # a whole read of 10,000 members takes milliseconds; one member, about a microsecond
         assert per_call[10_000] < 5 * per_call[10] + 20, per_call
+    finally:
+        store.clear_all()
+        store.close()
+
+
+def commands_of_one_check(store: RedisStore, now: float, policy: Policy) -> dict[str, int]:
+    """The commands one check ran on the server (INFO commandstats, reset before it)."""
+    store.client.config_resetstat()
+    store.check_and_reserve(GATE, now, policy)
+    stats = store.client.info("commandstats")
+    return {
+        name.removeprefix("cmdstat_"): stat["calls"]
+        for name, stat in stats.items()
+        if name != "cmdstat_evalsha" and not name.startswith("cmdstat_config")
+    }
+
+
+def test_a_check_prunes_only_when_an_event_may_have_left(redis_backend: Backend) -> None:
+    """The record's oldest time is exact after a BLOCK's prune and bounded by T - window after
+    an ALLOW's, so checks that follow prune nothing until an event may have left the window."""
+    if redis_backend.name == "fakeredis":
+        pytest.skip(NEEDS_REAL_REDIS)
+    store = redis_backend.store()
+    three, two = Policy(max_calls=3, window=10), Policy(max_calls=2, window=10)
+    try:
+        for now in (0.0, 1.0, 2.0):
+            store.check_and_reserve(GATE, now, three)
+        # Event 0 leaves; events 1 and 2 still block a limit of two: a BLOCK that prunes.
+        assert commands_of_one_check(store, 10.5, two) == {
+            "zrange": 2,  # the record, then the new oldest
+            "zremrangebyscore": 1,
+            "zadd": 1,
+        }
+        assert commands_of_one_check(store, 10.9, two) == {"zrange": 1}  # oldest 1: nothing left
+        # Event 1 leaves: an ALLOW that prunes, then one at the same time, which does not.
+        assert commands_of_one_check(store, 11.5, three) == {
+            "zrange": 1,
+            "zremrangebyscore": 1,
+            "zadd": 1,
+        }
+        assert commands_of_one_check(store, 11.5, three) == {
+            "zrange": 1,
+            "zrem": 1,  # the old record
+            "zadd": 2,  # the new record, with "11.5:0", which exists: then "11.5:1"
+            "zcount": 1,
+        }
     finally:
         store.clear_all()
         store.close()

@@ -96,12 +96,11 @@ class ScriptStore:
     def __init__(self, store: Any, text: str) -> None:
         self.store = store
         self.sha = store.client.script_load(text)
-        self.margin = repr(store.ttl_margin)
 
     def check_and_reserve(
         self, gate: actiongate.Gate, now: float, policy: actiongate.Policy
     ) -> tuple[int, bool, float | None]:
-        args = script_args(now, policy, self.margin)
+        args = script_args(now, policy, self.store.ttl_margin)
         reply = self.store.client.evalsha(self.sha, 1, self.store.key(gate), *args)
         count, allowed, age, _ = parse_reply(reply, now)
         return count, allowed, age
@@ -267,7 +266,7 @@ def redis_table(
     stores: dict[str, Any] = {"ours": store}
     if baseline is not None:
         stores["base"] = ScriptStore(store, baseline.read_text(encoding="utf-8"))
-    argc = len(script_args(0.0, actiongate.Policy(), "60.0"))
+    argc = len(script_args(0.0, actiongate.Policy(), 60.0))
     trivial = client.script_load(TRIVIAL_SCRIPT)
     floor_args = (trivial, 1, b"actiongate-bench:floor", *(["1"] * argc))
     subjects: dict[tuple[str, str, int], Subject] = {

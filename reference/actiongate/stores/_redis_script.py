@@ -25,22 +25,21 @@ SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()  # what EVALSHA names it 
 TimedReply = tuple[int, bool, "float | None", float]
 
 
-def script_args(now: float | None, policy: Policy, margin: str) -> list[str]:
-    """ARGV of the script, as text that reads back exactly (TIME-2): T and T - window in
-    %.17g, the member text Appendix B gives, computed here so that the script formats none."""
+def script_args(now: float | None, policy: Policy, margin: float) -> list[str]:
+    """ARGV of the script, as text that reads back exactly (TIME-2): T, window + margin and
+    T - window, each computed here in binary64, so that the script adds and formats none."""
     window = policy.window
-    if now is None:
-        now_text = cutoff = ""
+    if window is None:
+        span = cutoff = ""
     else:
-        now_text = f"{now:.17g}"
-        cutoff = "" if window is None else f"{now - window:.17g}"
+        span = repr(window + margin)
+        cutoff = repr(window) if now is None else f"{now - window:.17g}"
     return [
-        now_text,
-        "" if window is None else repr(window),
+        "" if now is None else f"{now:.17g}",
+        span,
+        cutoff,
         repr(policy.cooldown),
         str(policy.max_calls),
-        margin,
-        cutoff,
     ]
 
 

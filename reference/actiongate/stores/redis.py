@@ -5,10 +5,13 @@ Theory of operation
 Each gate is one sorted set (one key, so one hash slot: Redis Cluster safe). A check is one
 call of ``check_and_reserve.lua``, a port of ``EventLog.check`` in ``_decide.py`` that Redis runs
 atomically (RES-1); the store sends it by EVALSHA and loads it again on NOSCRIPT (after a
-restart or SCRIPT FLUSH). The script prunes with one ZREMRANGEBYSCORE, counts with ZCARD, reads
-only the newest event, and adds one member: O(log n) in the retained events. Its reply is one
-line of text, which a client reads in one go. SEMANTICS.md Appendix B gives the layout, so that
-ports in other languages can share a Redis with this one; ``_redis_keys.py`` makes its keys.
+restart or SCRIPT FLUSH). Beside its events the set holds one record (count, oldest, newest,
+how far the expiry reaches), which the script reads first: a BLOCK reads that one member and
+writes nothing; an ALLOW prunes only when an event may have left the window and adds its event
+with the new record in one ZADD: O(log n) in the retained events. Its reply is one line of
+text, which a client reads in one go. SEMANTICS.md Appendix B gives the layout (layout 2), so
+that ports in other languages can share a Redis with this one; ``_redis_keys.py`` makes its
+keys.
 
 Numbers cross Python, Redis and Lua as text that reads back as the same binary64 value
 (TIME-2): ``repr(float)`` out of Python, ``%.17g`` out of Lua, ``float()`` back in Python;
@@ -25,10 +28,10 @@ Today's Engine calls ``check_and_reserve`` and so reports its own clock's readin
 
 Expiry (RET-4). After each check that leaves events, the key must not expire before
 ``newest + window - now`` seconds (when its newest event leaves that check's window) plus
-``ttl_margin`` (60 s by default); when its TTL is shorter the script sets twice that, so most
-checks only read it. A null window persists the key. Redis counts TTLs in real seconds, so
-this assumes the caller's clock advances no slower than real time; the margin absorbs rounding
-and small drift.
+``ttl_margin`` (60 s by default); when its TTL is shorter the script sets twice that, and the
+record keeps how far it reaches, so most checks neither read nor write it. A null window
+persists the key. Redis counts TTLs in real seconds, so this assumes the caller's clock advances
+no slower than real time; the margin absorbs rounding and small drift.
 
 Failures. Every error of the client (refused, timed out, reset, a script error, an unreadable
 reply) is raised as StoreError, its cause chained, so the Engine decides per ``on_store_error``
@@ -116,7 +119,6 @@ class _RedisStoreBase:
 
     __slots__ = (
         "_key_prefix",
-        "_margin_text",
         "_pattern",
         "_prefix_bytes",
         "client",
@@ -132,7 +134,6 @@ class _RedisStoreBase:
         self.client = client
         self.server_time = bool(server_time)
         self.ttl_margin = _margin(ttl_margin)
-        self._margin_text = repr(self.ttl_margin)
 
     @property
     def prefix(self) -> str:
@@ -224,7 +225,7 @@ class RedisStore(_RedisStoreBase):
         self.client.close()
 
     def _check(self, gate: Gate, now: float | None, policy: Policy) -> TimedReply:
-        key, args = self.key(gate), script_args(now, policy, self._margin_text)
+        key, args = self.key(gate), script_args(now, policy, self.ttl_margin)
         try:
             try:
                 # EVALSHA straight through the client: redis-py's Script wrapper costs
@@ -306,7 +307,7 @@ class AsyncRedisStore(_RedisStoreBase):
         await self.client.aclose()
 
     async def _check(self, gate: Gate, now: float | None, policy: Policy) -> TimedReply:
-        key, args = self.key(gate), script_args(now, policy, self._margin_text)
+        key, args = self.key(gate), script_args(now, policy, self.ttl_margin)
         try:
             try:
                 reply = await self.client.evalsha(SCRIPT_SHA, 1, key, *args)
