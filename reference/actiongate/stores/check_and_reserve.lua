@@ -146,6 +146,9 @@ if not (cooling or count >= ARGV[5] * 1) then
     count, count_text = count + 1, nil -- DEC-2: an ALLOW counts the call it allows
     allowed = " 1 "
     added = true
+elseif stored and recorded_span == span_text then
+    -- Most BLOCKs: nothing pruned, and the expiry already checked for this window + margin.
+    return count_text .. " 0 " .. last_text .. " " .. server_now
 elseif pruned and count > 0 then
     -- The exact oldest, so that later BLOCKs prune nothing until it leaves the window.
     oldest_text = redis.call("ZRANGE", key, "0", "0", "WITHSCORES")[2]
