@@ -61,6 +61,7 @@ def check_redis_table(redis: dict[str, Any], names: list[str]) -> None:
             assert figures["server_us"] > 0  # INFO commandstats saw every batch
             assert figures["floor_ratio"] > 0
             assert figures["p99_ns"] >= figures["p50_ns"] > 0
+            assert figures["key_bytes"] > 8 * row["retained"]  # at least a double per event
     assert redis["floor"]["trivial_evalsha"]["server_us"] > 0
     assert redis["floor"]["ping"]["p50_ns"] > 0
 

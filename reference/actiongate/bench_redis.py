@@ -3,7 +3,7 @@
     python -m actiongate.bench --redis-only --start-redis [--baseline-script OLD.lua]
     python -m actiongate.bench --redis redis://HOST:PORT/DB
 
-Two figures per row (allow and blocked, at 10, 1,000 and 10,000 retained events), for ours and,
+Three figures per row (allow and blocked, at 10, 1,000 and 10,000 retained events), for ours and,
 when ``limits`` is importable, for its moving window (``MovingWindowRateLimiter.hit`` over its
 ``redis://`` storage), the sliding log users pick today:
 
@@ -11,6 +11,8 @@ when ``limits`` is importable, for its moving window (``MovingWindowRateLimiter.
   deltas (EVALSHA usec / calls) around each timed batch. Every tenant of a shared Redis pays it.
 - **client p50 / floor**: the client's p50 per decision over the p50 of a trivial EVALSHA
   (``return 1``, the same KEYS and ARGV count as our script) on the same kind of connection.
+- **key bytes**: MEMORY USAGE of the row's key after its rounds: what holding the gate's
+  events costs the server.
 
 The placement that counts is client and server on different cores: ``--start-redis`` starts a
 redis-server on a free loopback port (no persistence), pins it (all its threads) to the last CPU
@@ -269,6 +271,7 @@ def redis_table(
     argc = len(script_args(0.0, actiongate.Policy(), 60.0))
     trivial = client.script_load(TRIVIAL_SCRIPT)
     floor_args = (trivial, 1, b"actiongate-bench:floor", *(["1"] * argc))
+    keys: dict[tuple[str, str, int], str] = {}  # each row's key, for MEMORY USAGE
     subjects: dict[tuple[str, str, int], Subject] = {
         ("floor", "trivial EVALSHA", 0): Subject(partial(client.evalsha, *floor_args)),
         ("floor", "PING", 0): Subject(client.ping),
@@ -284,11 +287,13 @@ def redis_table(
                     url = _limits_url(server.url)
                     subject, written = limits_redis_subject(limits, url, workload, retained)
                     limits_keys.append(written)
+                    keys[(name, workload, retained)] = written
                 else:
                     gate = actiongate.Gate("bench-redis", f"{workload}-{name}", f"n{retained}")
                     gates.append(gate)
                     store.clear(gate)  # however an earlier run left it
                     subject = engine_subject(actiongate, stores[name], gate, workload, retained)
+                    keys[(name, workload, retained)] = store.key(gate)
                 subjects[(name, workload, retained)] = subject
     short = dataclasses.replace(settings, target_seconds=settings.target_seconds / 5)
     iterations = {key: calibrate(subject, short) for key, subject in subjects.items()}
@@ -302,8 +307,10 @@ def redis_table(
     for workload in WORKLOADS:
         for retained in retained_counts:
             row = {name: results[(name, workload, retained)] for name in names}
-            for figures in row.values():
+            for name, figures in row.items():
                 figures["floor_ratio"] = figures["p50_ns"] / floor["p50_ns"]
+                # What the gate's state costs the server: the key after the timed rounds.
+                figures["key_bytes"] = client.memory_usage(keys[(name, workload, retained)])
             rows.append({"workload": workload, "retained": retained, "results": row})
     info = client.info("server")
     client.delete(*(store.key(gate) for gate in gates), *limits_keys)
@@ -342,7 +349,8 @@ def print_redis_table(report: dict[str, Any], out: TextIO) -> None:
     floor, ping = report["floor"]["trivial_evalsha"], report["floor"]["ping"]
     print(
         "\nRedis: the server's time per decision (INFO commandstats: EVALSHA usec / calls), the"
-        f"\nclient's p50 over a trivial EVALSHA's; medians of {report['rounds']} interleaved runs",
+        f"\nclient's p50 over a trivial EVALSHA's, medians of {report['rounds']} interleaved runs;"
+        "\nthe key's MEMORY USAGE after them",
         file=out,
     )
     lines = [
@@ -354,11 +362,13 @@ def print_redis_table(report: dict[str, Any], out: TextIO) -> None:
     ]
     print(*(f"  {line}" for line in lines), sep="\n", file=out)
     columns = "".join(f"{name:>8}" for name in names)
+    wide_columns = "".join(f"{name:>11}" for name in names)
     ratios = "".join(f"{'ours/' + name:>13}" for name in peers)
     width = len(columns) + len(ratios)
     head = f"{'server us / decision':^{width}}   {'client / floor':^{len(columns)}}"
+    head += f"   {'key bytes':^{len(wide_columns)}}"
     print(f"{'':<24}{head}", file=out)
-    print(f"{'row':<24}{columns}{ratios}   {columns}", file=out)
+    print(f"{'row':<24}{columns}{ratios}   {columns}   {wide_columns}", file=out)
     for row in report["rows"]:
         results = row["results"]
         server = {name: results[name].get("server_us", math.nan) for name in names}
@@ -366,4 +376,5 @@ def print_redis_table(report: dict[str, Any], out: TextIO) -> None:
         line += "".join(f"{server[name]:>8.2f}" for name in names)
         line += "".join(f"{server['ours'] / server[name]:>12.2f}x" for name in peers)
         line += "   " + "".join(f"{results[name]['floor_ratio']:>7.2f}x" for name in names)
+        line += "   " + "".join(f"{results[name]['key_bytes']:>11,}" for name in names)
         print(line, file=out)
