@@ -7,6 +7,7 @@ verdict and the same report for the same options.
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import json
 import math
@@ -216,6 +217,9 @@ def test_a_store_factory_or_a_store_is_a_target_named_by_its_qualified_name() ->
     result = run(MemoryStore(), select="RET-*")
     assert result.conforming
     assert result.target == "py:actiongate.stores.memory:MemoryStore instance"
+    # A partial, by the function it calls: "functools:partial" would name every one alike.
+    target = as_target(functools.partial(MemoryStore))
+    assert target == "py:actiongate.stores.memory:MemoryStore partial" and not target.runnable
     assert result.hello["implementation"]["name"] == result.target
 
 

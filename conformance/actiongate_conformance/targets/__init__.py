@@ -17,6 +17,7 @@ engine behind the protocol (``adapter``) and the store wrapper that injects faul
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
@@ -52,7 +53,8 @@ class FactoryTarget(str):
     """A target given as a Python object, not named by a string: a store factory, or a store
     (reused at every reset, which empties it by ``clear_all``).
 
-    As a string it is its label, for reports: ``py:module:qualname`` of the callable, or
+    As a string it is its label, for reports: ``py:module:qualname`` of the callable,
+    ``py:module:qualname partial`` of the function a ``functools.partial`` calls, or
     ``py:module:qualname instance`` of the store's class. ``runnable`` says whether the label
     is a ``py:`` target naming this very callable, so that the command's rerun hints work.
     ``store_factory`` makes its stores through ``factory``, checked as a ``py:`` target's.
@@ -73,11 +75,14 @@ class FactoryTarget(str):
         else:
             raise ValueError(f"a FactoryTarget needs a store factory or a store, got {value!r}")
         named = type(value) if store else value
+        suffix = " instance" if store else ""
+        while isinstance(named, functools.partial):  # named by what it calls, not by partial
+            named, suffix = named.func, " partial"
         module = getattr(named, "__module__", None)
         qualname = getattr(named, "__qualname__", None)
-        if not isinstance(module, str) or not isinstance(qualname, str):  # functools.partial
+        if not isinstance(module, str) or not isinstance(qualname, str):  # a callable object
             module, qualname = type(named).__module__, type(named).__qualname__
-        self = super().__new__(cls, f"py:{module}:{qualname}" + (" instance" if store else ""))
+        self = super().__new__(cls, f"py:{module}:{qualname}{suffix}")
         self.factory = factory
         self.runnable = not store and getattr(sys.modules.get(module), qualname, None) is value
         self._value = value
