@@ -300,11 +300,7 @@ class LayerItem(ConformanceItem):
         if runner.stateful is not None and self.name == "stateful":
             text = stateful_summary(runner.stateful)
             if not runner.stateful.passed and not _runnable(runner.target):
-                text += (
-                    f"\n  (the command cannot import {runner.target}; rerun with pytest -k "
-                    f"stateful --actiongate-examples {runner.examples} "
-                    f"--actiongate-seed {runner.stateful.seed})"
-                )
+                text = _pytest_rerun(text, runner.stateful.rerun, runner)
         else:
             text = "" if runner.atomicity is None else runner.atomicity.summary()
         if layer.state == FAILED:
@@ -336,6 +332,26 @@ def _target(request: pytest.FixtureRequest) -> str:
         return as_target(value)
     except ValueError as error:
         raise ConformanceFailure(f"the fixture {FIXTURE} returned no target: {error}") from None
+
+
+def _pytest_rerun(text: str, command: str, runner: Runner) -> str:
+    """The stateful failure ``text`` with its rerun command, which cannot import the target,
+    replaced by the pytest command that reruns the same search."""
+    assert runner.stateful is not None
+    lines = text.splitlines()
+    hint = (
+        f"  pytest -k stateful --actiongate-examples {runner.examples} "
+        f"--actiongate-seed {runner.stateful.seed}"
+    )
+    why = f"(the command cannot import {runner.target})"
+    if lines and lines[-1] == f"  {command}":
+        lines[-1] = hint
+        if len(lines) > 1 and lines[-2].startswith("Rerun the search"):
+            lines[-2] = f"Rerun the search with pytest {why}:"
+        else:
+            lines.insert(len(lines) - 1, f"Rerun it with pytest {why}:")
+        return "\n".join(lines)
+    return f"{text}\nRerun the search with pytest {why}:\n{hint}"
 
 
 def _runnable(target: str) -> bool:
