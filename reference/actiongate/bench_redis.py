@@ -271,14 +271,13 @@ def redis_table(
     argc = len(script_args(0.0, actiongate.Policy(), 60.0))
     trivial = client.script_load(TRIVIAL_SCRIPT)
     floor_args = (trivial, 1, b"actiongate-bench:floor", *(["1"] * argc))
-    keys: dict[tuple[str, str, int], str] = {}  # each row's key, for MEMORY USAGE
     subjects: dict[tuple[str, str, int], Subject] = {
         ("floor", "trivial EVALSHA", 0): Subject(partial(client.evalsha, *floor_args)),
         ("floor", "PING", 0): Subject(client.ping),
     }
-    # What the bench writes, to delete at the end and nothing else: the server may be shared.
-    gates: list[actiongate.Gate] = []
-    limits_keys: list[str] = []
+    # Each row's key: for MEMORY USAGE, and to delete at the end and nothing else (the server
+    # may be shared).
+    keys: dict[tuple[str, str, int], str] = {}
     for workload in WORKLOADS:
         for retained in retained_counts:
             for name in names:
@@ -286,11 +285,9 @@ def redis_table(
                     assert limits is not None
                     url = _limits_url(server.url)
                     subject, written = limits_redis_subject(limits, url, workload, retained)
-                    limits_keys.append(written)
                     keys[(name, workload, retained)] = written
                 else:
                     gate = actiongate.Gate("bench-redis", f"{workload}-{name}", f"n{retained}")
-                    gates.append(gate)
                     store.clear(gate)  # however an earlier run left it
                     subject = engine_subject(actiongate, stores[name], gate, workload, retained)
                     keys[(name, workload, retained)] = store.key(gate)
@@ -313,7 +310,7 @@ def redis_table(
                 figures["key_bytes"] = client.memory_usage(keys[(name, workload, retained)])
             rows.append({"workload": workload, "retained": retained, "results": row})
     info = client.info("server")
-    client.delete(*(store.key(gate) for gate in gates), *limits_keys)
+    client.delete(*keys.values())
     store.close()
     return {
         "url": server.url,
